@@ -1,0 +1,121 @@
+"""geocommuns.build: run every declared source and write the GeoPackage and the reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+
+from geocommuns.errors import BuildError, GeocommunsError
+from geocommuns.harmonise import Harmonised, features_frame, harmonise_table
+from geocommuns.layerdef import LayerDef, layers_from_dir
+from geocommuns.report import BuildReport, SourceReport
+from geocommuns.settings import Settings
+from geocommuns.sourcedef import SourceDef, sources_from_dir
+from geocommuns.sources import table_from_source
+from geocommuns.store import write_geopackage
+from geocommuns.territory import Territory, territory_from_spec
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class BuildResult:
+    """What a build produced."""
+
+    report: BuildReport
+    layers: dict[str, gpd.GeoDataFrame]
+
+
+def harmonise_source(
+    source: SourceDef,
+    layer: LayerDef,
+    territory: Territory,
+    *,
+    imported_at: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Harmonised:
+    """Read and harmonise one source; an unreadable source gives an empty, failed report."""
+    try:
+        table = table_from_source(source, territory)
+    except GeocommunsError as e:
+        report = SourceReport(
+            source=source.id, layer=layer.id, path=str(source.path), error=str(e)
+        )
+        return Harmonised(features=features_frame(layer, [], []), report=report)
+    return harmonise_table(
+        table, layer, source, territory, imported_at=imported_at, progress=progress
+    )
+
+
+def build(settings: Settings, *, progress: Progress | None = None, keep_going: bool = False) -> BuildResult:
+    """Build the GeoPackage of every layer from every declared source.
+
+    Parameters
+    ----------
+    settings
+        Paths and territory.
+    progress
+        Called with a source id and a number of rows processed.
+    keep_going
+        Write the GeoPackage even when a source cannot be read (its layer then lacks
+        that source's features). By default such a build fails and leaves the previous
+        GeoPackage untouched.
+
+    Returns
+    -------
+    BuildResult
+        The report (also written to ``settings.report_dir``) and the layers.
+
+    Raises
+    ------
+    BuildError
+        When a source cannot be read (without ``keep_going``) or the output cannot be written.
+    """
+    layers = layers_from_dir(settings.path(settings.layers_dir))
+    sources = sources_from_dir(settings.path(settings.sources_dir))
+    territory = territory_from_spec(settings.territory)
+    output = settings.path(settings.output)
+    report = BuildReport(territory=f"{territory.name} ({territory.spec})", output=str(output))
+    imported_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    parts: dict[str, list[gpd.GeoDataFrame]] = {k: [] for k in layers}
+    for source in sources:
+        if source.layer not in layers:
+            msg = (
+                f"source {source.id}: layer {source.layer!r} is not defined; "
+                f"layers are: {', '.join(layers)}"
+            )
+            raise BuildError(msg)
+
+        def tick(n: int, sid: str = source.id) -> None:
+            if progress:
+                progress(sid, n)
+
+        result = harmonise_source(
+            source, layers[source.layer], territory, imported_at=imported_at, progress=tick
+        )
+        report.sources.append(result.report)
+        parts[source.layer].append(result.features)
+        tick(0)
+    built = {
+        k: _concat(layers[k], frames) for k, frames in parts.items()
+    }
+    report.layers = {k: len(v) for k, v in built.items()}
+    failed = [s for s in report.sources if s.error]
+    report.write(settings.path(settings.report_dir))
+    if failed and not keep_going:
+        names = "; ".join(f"{s.source}: {s.error}" for s in failed)
+        msg = f"{len(failed)} source(s) could not be read ({names}); the GeoPackage was not replaced"
+        raise BuildError(msg)
+    write_geopackage(built, layers, output)
+    return BuildResult(report=report, layers=built)
+
+
+def _concat(layer: LayerDef, frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return features_frame(layer, [], [])
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)

@@ -1,0 +1,212 @@
+"""geocommuns.cli: the command line. It only wires the modules together and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from geocommuns import __version__
+from geocommuns.build import build, harmonise_source
+from geocommuns.errors import GeocommunsError
+from geocommuns.layerdef import layers_from_dir
+from geocommuns.report import SourceReport
+from geocommuns.settings import Settings
+from geocommuns.sourcedef import GeometrySpec, SourceDef, source_from_yaml
+from geocommuns.territory import territory_from_spec
+
+app = typer.Typer(
+    help="geocommuns: the shared GIS of an intercommunality.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(error: Exception, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        console.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.command("layers")
+def layers_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the layer definitions (checks every file in layers/)."""
+    settings = Settings()
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+    except GeocommunsError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps({k: v.model_dump(by_alias=True) for k, v in layers.items()}, ensure_ascii=False))
+        return
+    table = Table(title="Layers")
+    for col in ("id", "title", "fields", "sensitive", "national schema", "licence"):
+        table.add_column(col)
+    for layer in layers.values():
+        schema = layer.national_schema
+        table.add_row(
+            layer.id,
+            layer.title.fr,
+            str(len(layer.fields)),
+            ", ".join(layer.sensitive_fields) or "-",
+            f"{schema.name} {schema.version}" if schema else "-",
+            layer.licence.id,
+        )
+    console.print(table)
+
+
+def print_source_report(report: SourceReport, *, limit: int = 20) -> None:
+    """Print one source's accounting, its notes, and the first rejects and warnings."""
+    status = "[green]balanced[/]" if report.balanced else "[red]NOT BALANCED[/]"
+    console.print(
+        f"[bold]{report.source}[/] → {report.layer}: read {report.rows_read}, "
+        f"written {report.features_written}, rejected {report.rows_rejected}, "
+        f"merged {report.rows_merged} ({status})",
+        highlight=False,
+    )
+    info = {k: v for k, v in report.info.items() if k in {"format", "encoding", "delimiter", "crs"}}
+    if info:
+        console.print("  " + ", ".join(f"{k}: {v!r}" for k, v in info.items()), highlight=False)
+    for note in report.notes:
+        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+    for r in report.rejects[:limit]:
+        console.print(f"  [red]row {r.row}[/] {r.field}: {r.reason}", highlight=False)
+    if len(report.rejects) > limit:
+        console.print(f"  … and {len(report.rejects) - limit} more rejected rows")
+    for w in report.warnings[:limit]:
+        console.print(f"  [yellow]row {w.row}[/] {w.field}: {w.message}", highlight=False)
+    if len(report.warnings) > limit:
+        console.print(f"  … and {len(report.warnings) - limit} more warnings")
+
+
+@app.command("validate")
+def validate_command(
+    path: Annotated[Path, typer.Argument(help="The delivered file.")],
+    layer: Annotated[str, typer.Option("--layer", help="Layer id (see 'geocommuns layers').")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="A source YAML with mapping, value maps...")
+    ] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="CRS of the coordinates.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding.")] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", help="CSV delimiter.")] = None,
+    territory: Annotated[
+        str | None, typer.Option("--territory", help="e.g. epci:200023737, departement:46.")
+    ] = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report", help="Also write the full report as JSON here.")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Write rejected rows to this CSV.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rejects and warnings to print.")] = 20,
+) -> None:
+    """Check a delivery before sending it: exit 0 all rows valid, 1 some rejected, 2 unreadable."""
+    settings = Settings()
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        if layer not in layers:
+            msg = f"unknown layer {layer!r}; layers are: {', '.join(layers)}"
+            raise GeocommunsError(msg)
+        if mapping is not None:
+            declared = source_from_yaml(mapping)
+            overrides: dict[str, object] = {"path": path.resolve(), "layer": layer}
+        else:
+            declared = SourceDef(id=_source_id(path), layer=layer, path=path.resolve())
+            overrides = {}
+        if crs:
+            overrides["geometry"] = declared.geometry.model_copy(update={"crs": crs})
+        if encoding:
+            overrides["encoding"] = encoding
+        if delimiter:
+            overrides["delimiter"] = delimiter
+        source = declared.model_copy(update=overrides)
+        GeometrySpec.model_validate(source.geometry.model_dump())
+        terr = territory_from_spec(territory or settings.territory)
+        result = harmonise_source(source, layers[layer], terr)
+    except GeocommunsError as e:
+        _fail(e)
+    report = result.report
+    if report.error:
+        _fail(GeocommunsError(report.error))
+    print_source_report(report, limit=limit)
+    if report_json:
+        report_json.write_text(
+            json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+        )
+    if rejects and report.rejects:
+        report.write_rejects_csv(rejects)
+    raise typer.Exit(0 if report.rows_rejected == 0 else 1)
+
+
+def _source_id(path: Path) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9_.-]+", "-", path.stem.lower()).strip("-") or "delivery"
+
+
+@app.command("build")
+def build_command(
+    keep_going: Annotated[
+        bool, typer.Option(help="Write the GeoPackage even if a source cannot be read.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Harmonise every declared source into the GeoPackage, with the build report."""
+    settings = Settings()
+    try:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
+        ) as bar:
+            task = bar.add_task("building", total=None)
+
+            def progress(source_id: str, rows: int) -> None:
+                bar.update(task, description=f"{source_id}", advance=rows)
+
+            result = build(settings, progress=progress, keep_going=keep_going)
+    except GeocommunsError as e:
+        _fail(e, 1)
+    for source in result.report.sources:
+        if quiet:
+            continue
+        print_source_report(source, limit=5)
+    totals = result.report.totals()
+    console.print(
+        f"\n[bold]{settings.path(settings.output)}[/]: "
+        + ", ".join(f"{k} {v}" for k, v in result.report.layers.items()),
+        highlight=False,
+    )
+    console.print(
+        f"rows read {totals['rows_read']} = written {totals['features_written']} "
+        f"+ rejected {totals['rows_rejected']} + merged {totals['rows_merged']}",
+        highlight=False,
+    )
+    console.print(f"report: {settings.path(settings.report_dir) / 'build-report.md'}")
+    if not result.report.balanced:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``geocommuns`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

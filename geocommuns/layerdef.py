@@ -1,0 +1,321 @@
+"""geocommuns.layerdef: the typed model of a layer definition (``layers/<id>.yml``).
+
+A layer definition is the single source of truth for one layer: its fields (Table Schema
+vocabulary), the national schema it follows, its OpenStreetMap selectors, its map style,
+licence and which fields are sensitive. Files whose name starts with ``_`` are not layers:
+``layers/_common.yml`` holds the fields every layer shares, merged in front of each layer's
+own fields.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from geocommuns.errors import LayerDefinitionError
+
+FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime", "array"]
+FieldFormat = Literal[
+    "default", "email", "uri", "insee", "postcode", "siret", "phone", "opening_hours", "finess"
+]
+_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+_COLOUR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Translated(_Model):
+    """A text in French (required) and English."""
+
+    fr: str
+    en: str
+
+
+class Keywords(_Model):
+    """Keywords in French and English."""
+
+    fr: list[str] = Field(default_factory=list)
+    en: list[str] = Field(default_factory=list)
+
+
+class Constraints(_Model):
+    """Table Schema field constraints."""
+
+    required: bool = False
+    enum: list[str] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = Field(default=None, alias="maxLength")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                msg = f"pattern {value!r} is not a valid regular expression ({e})"
+                raise ValueError(msg) from e
+        return value
+
+
+class FieldDef(_Model):
+    """One field of a layer, in Table Schema vocabulary plus a few geocommuns keys.
+
+    ``computed`` fields are filled by geocommuns itself (ids, commune, provenance) and
+    need no mapping. ``aliases`` are column names recognised without a mapping file.
+    ``osm`` names the OpenStreetMap tag the field is read from.
+    """
+
+    name: str
+    type: FieldType = "string"
+    format: FieldFormat = "default"
+    title: str
+    description: str
+    constraints: Constraints = Field(default_factory=Constraints)
+    sensitive: bool = False
+    computed: bool = False
+    aliases: list[str] = Field(default_factory=list)
+    default: str | int | float | bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not _ID_PATTERN.match(value):
+            msg = f"field name {value!r} must be snake_case ASCII (a-z, 0-9, _)"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def required(self) -> bool:
+        """Whether a row without this field is rejected."""
+        return self.constraints.required
+
+
+class Style(_Model):
+    """How the citizen map draws the layer."""
+
+    colour: str
+    icon: str
+    label: str
+
+    @field_validator("colour")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _COLOUR_PATTERN.match(value):
+            msg = f"colour {value!r} must be a hex colour such as '#1b6ca8'"
+            raise ValueError(msg)
+        return value
+
+
+class Licence(_Model):
+    """The licence of the layer's data (of its commune-delivered part)."""
+
+    id: str
+    title: str
+    url: str
+
+
+class NationalSchema(_Model):
+    """A national (schema.data.gouv.fr style) schema the layer follows."""
+
+    name: str
+    version: str
+    url: str
+    file: str | None = None
+
+
+class OsmDef(_Model):
+    """How the layer is read from OpenStreetMap.
+
+    ``selectors`` are alternatives (OR); inside one selector every key must match (AND);
+    a list of values means any of them. ``tags`` maps an OSM key to a field, ``values``
+    maps OSM values to field values, ``flags`` turns ``key=yes`` tags into items of an
+    array field (for ``recycling:*`` waste streams).
+    """
+
+    selectors: list[dict[str, str | list[str]]]
+    tags: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    flags: dict[str, dict[str, str]] = Field(default_factory=dict)
+    constants: dict[str, str] = Field(default_factory=dict)
+    match_distance_m: float = 50.0
+
+
+class ExcludeRule(_Model):
+    """Rows matching this rule are personal data: never published, counted as rejected."""
+
+    field: str
+    values: list[str]
+    reason: str
+
+
+class LayerDef(_Model):
+    """A whole layer definition."""
+
+    id: str
+    title: Translated
+    description: Translated
+    keywords: Keywords = Field(default_factory=Keywords)
+    geometry: Literal["Point"] = "Point"
+    access: Literal["public", "restricted"] = "public"
+    licence: Licence
+    national_schema: NationalSchema | None = None
+    style: Style
+    osm: OsmDef | None = None
+    exclude: list[ExcludeRule] = Field(default_factory=list)
+    fields: list[FieldDef]
+
+    @field_validator("id")
+    @classmethod
+    def _id_pattern(cls, value: str) -> str:
+        if not _ID_PATTERN.match(value):
+            msg = f"layer id {value!r} must be snake_case ASCII (a-z, 0-9, _)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LayerDef:
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"fields declared twice: {', '.join(dupes)}; keep one declaration of each"
+            raise ValueError(msg)
+        for rule in self.exclude:
+            if rule.field not in names:
+                msg = f"exclude rule names unknown field {rule.field!r}"
+                raise ValueError(msg)
+        if self.osm:
+            for tag, target in self.osm.tags.items():
+                if target not in names:
+                    msg = f"osm.tags maps {tag!r} to unknown field {target!r}"
+                    raise ValueError(msg)
+        return self
+
+    def field(self, name: str) -> FieldDef:
+        """Return the field called ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        msg = f"layer {self.id!r} has no field {name!r}"
+        raise KeyError(msg)
+
+    @property
+    def field_names(self) -> list[str]:
+        """Names of every field, in declaration order."""
+        return [f.name for f in self.fields]
+
+    @property
+    def public_fields(self) -> list[FieldDef]:
+        """Fields that may be shown to anonymous users."""
+        return [f for f in self.fields if not f.sensitive]
+
+    @property
+    def sensitive_fields(self) -> list[str]:
+        """Names of the fields never served anonymously."""
+        return [f.name for f in self.fields if f.sensitive]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        msg = f"{path}: cannot be read ({e.strerror}); check the path"
+        raise LayerDefinitionError(msg) from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        msg = f"{path}: is not valid YAML ({e}); fix the indentation or quoting at that line"
+        raise LayerDefinitionError(msg) from e
+    if not isinstance(data, dict):
+        msg = f"{path}: must hold a mapping (key: value lines) at the top level"
+        raise LayerDefinitionError(msg)
+    return data
+
+
+def format_validation_error(path: Path, error: ValidationError, data: dict[str, Any]) -> str:
+    """Turn a pydantic error into lines naming file, key and fix."""
+    lines = [f"{path}: {error.error_count()} problem(s):"]
+    for err in error.errors():
+        key = _dotted_key(err["loc"], data)
+        if err["type"] == "missing":
+            fix = "add this key"
+        elif err["type"] == "extra_forbidden":
+            fix = "remove this key or fix its spelling"
+        else:
+            fix = err["msg"]
+        lines.append(f"  - {key}: {fix}")
+    return "\n".join(lines)
+
+
+def _dotted_key(loc: tuple[int | str, ...], data: Any) -> str:
+    """Render a pydantic location, naming list items by their ``name`` when they have one."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            node = node[item]
+            label = node.get("name") if isinstance(node, dict) else None
+            parts.append(f"[{item}]" + (f"({label})" if label else ""))
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def layer_from_yaml(path: Path, *, common: dict[str, Any] | None = None) -> LayerDef:
+    """Load and validate one layer definition.
+
+    Parameters
+    ----------
+    path
+        The ``layers/<id>.yml`` file.
+    common
+        Parsed ``layers/_common.yml``; its ``fields`` are put in front of the layer's own.
+
+    Returns
+    -------
+    LayerDef
+        The validated definition.
+    """
+    data = _read_yaml(path)
+    merged = dict(data)
+    if common:
+        own = data.get("fields") or []
+        own_names = {f.get("name") for f in own if isinstance(f, dict)}
+        shared = [f for f in common.get("fields", []) if f.get("name") not in own_names]
+        merged["fields"] = [*shared, *own]
+    try:
+        layer = LayerDef.model_validate(merged)
+    except ValidationError as e:
+        raise LayerDefinitionError(format_validation_error(path, e, merged)) from None
+    if layer.id != path.stem:
+        msg = f"{path}: id is {layer.id!r} but the file is named {path.name}; make them equal"
+        raise LayerDefinitionError(msg)
+    return layer
+
+
+def layers_from_dir(directory: Path) -> dict[str, LayerDef]:
+    """Load every layer definition in ``directory``, keyed by id, sorted by file name."""
+    if not directory.is_dir():
+        msg = f"{directory}: no such folder of layer definitions; run from the project root"
+        raise LayerDefinitionError(msg)
+    common_path = directory / "_common.yml"
+    common = _read_yaml(common_path) if common_path.exists() else None
+    layers = {}
+    for path in sorted(directory.glob("*.yml")):
+        if path.name.startswith("_"):
+            continue
+        layer = layer_from_yaml(path, common=common)
+        layers[layer.id] = layer
+    if not layers:
+        msg = f"{directory}: holds no layer definition (*.yml)"
+        raise LayerDefinitionError(msg)
+    return layers

