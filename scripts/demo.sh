@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a fresh machine and run geocommuns on the embedded default:
+# create .venv, install, build the sample territory into geodata/geocommuns.gpkg.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e .
+.venv/bin/geocommuns layers
+.venv/bin/geocommuns build
