@@ -29,7 +29,7 @@ class Reject:
 
 
 @dataclass
-class Warning:  # noqa: A001 - the report's vocabulary; never raised
+class Warning:
     """Something repaired or dropped in a row that was published."""
 
     row: int

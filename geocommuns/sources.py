@@ -39,7 +39,7 @@ def table_from_source(source: SourceDef, territory: Territory) -> RawTable:
 
 
 def _read_file(source: SourceDef, territory: Territory) -> RawTable:
-    assert source.path is not None  # noqa: S101 - the model requires it for 'file'
+    assert source.path is not None
     return table_from_file(source.path, source)
 
 

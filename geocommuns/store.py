@@ -59,7 +59,7 @@ def write_geopackage(
         tmp.unlink(missing_ok=True)
         msg = f"could not write {path} ({e}); the previous GeoPackage is untouched"
         raise BuildError(msg) from e
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _index_ids(path: Path, tables: list[str]) -> None:
