@@ -106,16 +106,17 @@ class Territory:
         for p, c in zip(pt_idx[::-1], poly_idx[::-1], strict=True):
             hit[valid_positions[p]] = c
         missing = np.flatnonzero(valid & (hit < 0))
+        snapped = np.zeros(len(geoms))
         if len(missing):
             l93_points = gpd.GeoSeries(geoms[missing], crs=WGS84).to_crs(L93).values
-            l93_communes = self._communes_l93()
-            near_tree = shapely.STRtree(l93_communes)
+            near_tree = shapely.STRtree(self._communes_l93)
             idx, dist = near_tree.query_nearest(
                 l93_points, max_distance=SNAP_TOLERANCE_M, return_distance=True
             )
             for p, c, d in zip(idx[0], idx[1], dist, strict=True):
                 hit[missing[p]] = c
-                out.iloc[missing[p], out.columns.get_loc("snapped_m")] = round(float(d), 1)
+                snapped[missing[p]] = round(float(d), 1)
+        out["snapped_m"] = snapped
         found = hit >= 0
         for col in ("code_insee", "commune", "epci"):
             values = communes[col].to_numpy()
@@ -125,11 +126,9 @@ class Territory:
         return out
 
     @functools.cached_property
-    def _l93_cache(self) -> np.ndarray:
-        return self.communes.geometry.to_crs(L93).values
-
     def _communes_l93(self) -> np.ndarray:
-        return self._l93_cache
+        """Commune outlines in Lambert-93, for distances in metres."""
+        return np.asarray(self.communes.geometry.to_crs(L93).values)
 
     @functools.cached_property
     def outline(self) -> BaseGeometry:
