@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: the nearest folder holding ``layers/``, from ``start`` upwards.
+
+    Falls back to the checkout this package was installed from, so ``geocommuns validate``
+    works from any folder a technician keeps deliveries in.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "layers").is_dir():
+            return folder
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / "layers").is_dir() else here
 
 
 class Settings(BaseSettings):
@@ -17,7 +32,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GEOCOMMUNS_", env_file=".env", extra="ignore")
 
-    root: Path = Path()
+    root: Path = Field(default_factory=find_root)
     layers_dir: Path = Path("layers")
     sources_dir: Path = Path("geodata/sources")
     output: Path = Path("geodata/geocommuns.gpkg")
