@@ -19,7 +19,8 @@ from geocommuns.sources import table_from_source
 from geocommuns.store import write_geopackage
 from geocommuns.territory import Territory, territory_from_spec
 
-Progress = Callable[[str, int], None]
+#: Called with (source id, sources done, sources in all, rows processed since last call).
+Progress = Callable[[str, int, int, int], None]
 
 
 @dataclass
@@ -51,7 +52,9 @@ def harmonise_source(
     )
 
 
-def build(settings: Settings, *, progress: Progress | None = None, keep_going: bool = False) -> BuildResult:
+def build(
+    settings: Settings, *, progress: Progress | None = None, keep_going: bool = False
+) -> BuildResult:
     """Build the GeoPackage of every layer from every declared source.
 
     Parameters
@@ -59,7 +62,7 @@ def build(settings: Settings, *, progress: Progress | None = None, keep_going: b
     settings
         Paths and territory.
     progress
-        Called with a source id and a number of rows processed.
+        Called with a source id, the sources done, their total, and rows processed.
     keep_going
         Write the GeoPackage even when a source cannot be read (its layer then lacks
         that source's features). By default such a build fails and leaves the previous
@@ -82,7 +85,7 @@ def build(settings: Settings, *, progress: Progress | None = None, keep_going: b
     report = BuildReport(territory=f"{territory.name} ({territory.spec})", output=str(output))
     imported_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     parts: dict[str, list[gpd.GeoDataFrame]] = {k: [] for k in layers}
-    for source in sources:
+    for done, source in enumerate(sources):
         if source.layer not in layers:
             msg = (
                 f"source {source.id}: layer {source.layer!r} is not defined; "
@@ -90,19 +93,18 @@ def build(settings: Settings, *, progress: Progress | None = None, keep_going: b
             )
             raise BuildError(msg)
 
-        def tick(n: int, sid: str = source.id) -> None:
+        def tick(n: int, sid: str = source.id, done: int = done) -> None:
             if progress:
-                progress(sid, n)
+                progress(sid, done, len(sources), n)
 
         result = harmonise_source(
             source, layers[source.layer], territory, imported_at=imported_at, progress=tick
         )
         report.sources.append(result.report)
         parts[source.layer].append(result.features)
-        tick(0)
-    built = {
-        k: _concat(layers[k], frames) for k, frames in parts.items()
-    }
+        if progress:
+            progress(source.id, done + 1, len(sources), 0)
+    built = {k: _concat(layers[k], frames) for k, frames in parts.items()}
     report.layers = {k: len(v) for k, v in built.items()}
     failed = [s for s in report.sources if s.error]
     report.write(settings.path(settings.report_dir))

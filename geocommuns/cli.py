@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from geocommuns import __version__
@@ -174,12 +174,19 @@ def build_command(
     settings = Settings()
     try:
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            console=err,
+            transient=True,
         ) as bar:
-            task = bar.add_task("building", total=None)
+            task = bar.add_task("building", total=None, rows=0)
 
-            def progress(source_id: str, rows: int) -> None:
-                bar.update(task, description=f"{source_id}", advance=rows)
+            def progress(source_id: str, done: int, total: int, rows: int) -> None:
+                rows_so_far = bar.tasks[task].fields["rows"] + rows
+                bar.update(task, description=source_id, completed=done, total=total, rows=rows_so_far)
 
             result = build(settings, progress=progress, keep_going=keep_going)
     except GeocommunsError as e:
