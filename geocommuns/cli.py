@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -31,7 +31,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _fail(error: Exception, code: int = 2) -> None:
+def _fail(error: Exception, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -209,6 +209,23 @@ def build_command(
     console.print(f"report: {settings.path(settings.report_dir) / 'build-report.md'}")
     if not result.report.balanced:
         raise typer.Exit(1)
+
+
+@app.command("publish")
+def publish_command() -> None:
+    """Load the built layers into PostGIS (GEOCOMMUNS_DATABASE_URL), one transaction per layer."""
+    from geocommuns.postgis import publish
+
+    settings = Settings()
+    if not settings.database_url:
+        _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL (postgresql://user@host:5432/db) first"))
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        counts = publish(settings.database_url, settings.path(settings.output), layers)
+    except GeocommunsError as e:
+        _fail(e)
+    for layer_id, count in counts.items():
+        console.print(f"{layer_id}: {count} features published", highlight=False)
 
 
 def main() -> None:
