@@ -93,7 +93,7 @@ def _xy_from_columns(frame: pd.DataFrame, spec: GeometrySpec) -> tuple[np.ndarra
                     raise ValueProblem(msg)
                 xy[i] = parse_latlon(text_of(raw))
             else:
-                assert spec.x is not None and spec.y is not None  # noqa: S101 - checked by model
+                assert spec.x is not None and spec.y is not None  # checked by GeometrySpec
                 raw_x, raw_y = record.get(spec.x), record.get(spec.y)
                 if is_missing(raw_x) or is_missing(raw_y):
                     msg = f"no coordinates in columns {spec.x!r}/{spec.y!r}"
@@ -208,8 +208,9 @@ _X_NAMES = (
     "longitude", "lon", "lng", "long", "x", "coord_x", "coordx", "x_wgs84", "longitudewgs84",
     "x_l93", "xl93", "x_lambert93", "lambert_x", "equip_long", "wifi_long", "xcoord",
 )
+#: Paired item by item with _X_NAMES (lon, lng and long all pair with lat).
 _Y_NAMES = (
-    "latitude", "lat", "y", "coord_y", "coordy", "y_wgs84", "latitudewgs84",
+    "latitude", "lat", "lat", "lat", "y", "coord_y", "coordy", "y_wgs84", "latitudewgs84",
     "y_l93", "yl93", "y_lambert93", "lambert_y", "equip_lat", "wifi_lat", "ycoord",
 )
 _LATLON_NAMES = ("geo_point_2d", "geo_point", "geo", "coordonnees", "latlon", "lat_lon", "coordinates")
