@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,13 @@ def shapefile_encoding(path: Path) -> str | None:
     return "utf-8"
 
 
+def _gdal_reason(error: Exception, path: Path) -> str:
+    """GDAL's first sentence, without the file's full path or its hints about drivers."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = text.replace(f"'{path}' ", "").replace(str(path), path.name)
+    return re.split(r"(?<=\.)[;,]?\s+(?=[A-Z])", text, maxsplit=1)[0].rstrip(".;, ")
+
+
 def _read_vector(path: Path, source: SourceDef, fmt: str) -> RawTable:
     if path.stat().st_size == 0:
         msg = f"{path.name}: the file is empty"
@@ -196,8 +204,7 @@ def _read_vector(path: Path, source: SourceDef, fmt: str) -> RawTable:
     try:
         gdf = pyogrio.read_dataframe(path, layer=source.table, encoding=encoding)
     except (DataSourceError, DataLayerError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        msg = f"{path.name}: cannot be read as {fmt} ({first})"
+        msg = f"{path.name}: cannot be read as {fmt} ({_gdal_reason(e, path)})"
         raise SourceReadError(msg) from None
     geometry = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else None
     frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name]) if geometry is not None else gdf)
