@@ -101,9 +101,9 @@ def _number(text: str) -> Parsed:
 def _boolean(text: str) -> Parsed:
     key = fold(text)
     if key in _TRUE:
-        return Parsed(True)  # noqa: FBT003
+        return Parsed(True)
     if key in _FALSE:
-        return Parsed(False)  # noqa: FBT003
+        return Parsed(False)
     msg = f"{text!r} is not a yes/no value (use oui/non)"
     raise ValueProblem(msg)
 
@@ -117,7 +117,7 @@ def parse_date(text: str) -> dt.date:
         pass
     for fmt in _DATE_FORMATS:
         try:
-            return dt.datetime.strptime(candidate.split(" ")[0], fmt).date()  # noqa: DTZ007
+            return dt.datetime.strptime(candidate.split(" ")[0], fmt).date()
         except ValueError:
             continue
     msg = f"{text!r} is not a date (use dd/mm/yyyy or yyyy-mm-dd)"
