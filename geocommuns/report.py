@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,17 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)")
+_COORDINATES = re.compile(r"\(-?[\d.]+, -?[\d.]+\)")
+
+
 def _reason_kind(reason: str) -> str:
-    """Group reasons that differ only by the quoted value."""
-    head = reason.split(":")[0]
-    return head if "'" not in head else reason.split("'")[0] + "…" + reason.split("'")[-1]
+    """Group reasons that differ only by the quoted value or the coordinates.
+
+    Apostrophes inside words (``d'agglomération``) and CRS codes (``EPSG:2154``) are kept.
+    """
+    text = _COORDINATES.sub("(…)", _QUOTED.sub("…", reason))
+    return text.split(": ")[0]
 
 
 @dataclass
