@@ -201,9 +201,24 @@ def test_all_rows_outside_territory_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     data = json.loads(report.read_text(encoding="utf-8"))
     assert (data["rows_read"], data["features_written"], data["rows_rejected"]) == (3, 0, 3)
-    assert data["reject_reasons"] == {"geometry: outside the territory (Communauté d": 3} or all(
-        "outside the territory" in r["reason"] for r in data["rejects"]
-    )
+    reason = "outside the territory (Communauté d'agglomération du Grand Cahors)"
+    assert data["reject_reasons"] == {f"geometry: {reason}": 3}
+    assert [(r["row"], r["field"], r["reason"]) for r in data["rejects"]] == [
+        (1, "geometry", reason), (2, "geometry", reason), (3, "geometry", reason)
+    ]
+    assert [r["values"]["nom"] for r in data["rejects"]] == [row["nom"] for row in rows]
+
+
+def test_wrong_layer_exits_1(tmp_path: Path) -> None:
+    rows = [{**row, "categorie": "borne_exterieure", "ssid": "WiFi4EU"} for row in _valid_rows()]
+    path = _l93_csv(tmp_path / "wifi.csv", rows)
+    report = tmp_path / "report.json"
+    result = run("validate", path, "--layer", "equipements", "--report", report, cwd=tmp_path)
+    assert result.returncode == 1
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert (data["rows_read"], data["features_written"], data["rows_rejected"]) == (3, 0, 3)
+    assert {r["field"] for r in data["rejects"]} == {"categorie"}
+    assert "columns not used: ssid" in " ".join(data["notes"])
 
 
 def test_missing_required_column_exits_1(tmp_path: Path) -> None:

@@ -329,3 +329,20 @@ def test_unreadable_file_gives_a_failed_report(
     assert result.report.rows_read == 0
     assert result.report.balanced
     assert len(result.features) == 0
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:2154", "EPSG:3944", "EPSG:3945", "EPSG:27572"])
+def test_detected_crs_is_noted_in_the_report(
+    crs: str, layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    rows = _rows(4)
+    for row, (lon, lat) in zip(rows, INSIDE, strict=True):
+        row["X_L93"], row["Y_L93"] = (repr(v) for v in project(lon, lat, crs))
+    result = _harmonise(rows, layers, grand_cahors)
+    assert result.report.features_written == 4
+    assert result.report.info["crs"] == crs
+    assert any(
+        f"no CRS in the file or the declaration: detected {crs}" in n for n in result.report.notes
+    )
+    assert result.features.iloc[0]["code_insee"] == "46042"
+    assert result.features.iloc[0]["longitude"] == pytest.approx(LON, abs=1e-6)

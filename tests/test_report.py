@@ -106,3 +106,22 @@ def test_build_report_not_balanced() -> None:
     build.sources = [SourceReport(source="s", layer="wifi", path=None, rows_read=2)]
     assert not build.balanced
     assert "**NO**" in build.to_markdown()
+
+
+def test_summary_groups_mixed_crs_reasons_and_keeps_both_crs() -> None:
+    report = SourceReport(source="s", layer="equipements", path=None, rows_read=2)
+    for row, (x, y) in enumerate([(1.4417, 44.4475), (1.47, 44.46)], start=1):
+        report.reject(
+            row, "geometry", f"coordinates ({x:g}, {y:g}) look like EPSG:4326, but the file is in "
+            "EPSG:2154", {}
+        )
+    assert report.summary()["reject_reasons"] == {
+        "geometry: coordinates (…) look like EPSG:4326, but the file is in EPSG:2154": 2
+    }
+
+
+def test_summary_keeps_apostrophes_of_names() -> None:
+    report = SourceReport(source="s", layer="equipements", path=None, rows_read=1)
+    reason = "outside the territory (Communauté d'agglomération du Grand Cahors)"
+    report.reject(1, "geometry", reason, {})
+    assert report.summary()["reject_reasons"] == {f"geometry: {reason}": 1}
