@@ -141,7 +141,10 @@ def _read_csv(path: Path, source: SourceDef) -> RawTable:
             skipinitialspace=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        msg = f"{path.name}: cannot be read as CSV with delimiter {delimiter!r} ({e})"
+        detail = str(e).strip().splitlines()[0].removeprefix("Error tokenizing data. C error: ")
+        if detail[:1].isupper() and detail[1:2].islower():
+            detail = detail[0].lower() + detail[1:]
+        msg = f"{path.name}: cannot be read as CSV with delimiter {delimiter!r} ({detail})"
         raise SourceReadError(msg) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     info = {"format": "csv", "encoding": encoding, "delimiter": delimiter}
