@@ -92,6 +92,7 @@ def _garbage(path: Path) -> Path:
         ("garbage.gpkg", None, ["garbage.gpkg", "cannot be read as gpkg"]),
         ("empty.geojson", b"", ["empty.geojson", "the file is empty"]),
         ("plan.pdf", b"%PDF-1.4\n", ["plan.pdf", "unknown file type"]),
+        ("ragged.csv", b"nom;x\nA;1\nB;1;2;3\n", ["ragged.csv", "expected 2 fields in line 3"]),
     ],
 )
 def test_unreadable_file_exits_2_with_one_sentence(

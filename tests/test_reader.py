@@ -168,6 +168,25 @@ def test_empty_files_in_other_formats(tmp_path: Path, suffix: str) -> None:
         _read(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("nom;categorie;x\nA;sport;1\nB;sport;1;2;3\n", "xpected 3 fields in line 3, saw 5"),
+        ('nom;categorie\n"A;sport\n', "EOF inside string starting at row 1"),
+    ],
+)
+def test_malformed_csv_is_one_line(tmp_path: Path, content: str, detail: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SourceReadError) as info:
+        _read(path)
+    message = str(info.value)
+    assert message.startswith("bad.csv: cannot be read as CSV with delimiter ';'")
+    assert detail in message
+    assert "\n" not in message
+    assert "Error tokenizing data." not in message
+
+
 def test_unknown_extension(tmp_path: Path) -> None:
     path = tmp_path / "plan.pdf"
     path.write_bytes(b"%PDF-1.4")
