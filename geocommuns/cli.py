@@ -228,6 +228,58 @@ def publish_command() -> None:
         console.print(f"{layer_id}: {count} features published", highlight=False)
 
 
+@app.command("config")
+def config_command(
+    extent: Annotated[
+        str,
+        typer.Option(
+            help="Collection extents: 'territory' (deterministic, committed) or 'data' (built GeoPackage)."
+        ),
+    ] = "territory",
+    openapi: Annotated[
+        bool, typer.Option(help="Also generate geodata/openapi.yml (needs the GeoPackage).")
+    ] = True,
+) -> None:
+    """Write pygeoapi-config.yml (and the OpenAPI document) from the layer definitions."""
+    from geocommuns.pygeoapi_config import config_from_settings, write_config, write_openapi
+    from geocommuns.server import CONFIG_NAME, OPENAPI_PATH
+
+    settings = Settings()
+    if extent not in {"territory", "data"}:
+        _fail(GeocommunsError(f"--extent must be 'territory' or 'data', got {extent!r}"))
+    target = settings.root / CONFIG_NAME
+    try:
+        write_config(config_from_settings(settings, extent=extent), target)  # type: ignore[arg-type]
+        console.print(f"wrote {target}")
+        if openapi:
+            write_openapi(target, settings.path(OPENAPI_PATH))
+            console.print(f"wrote {settings.path(OPENAPI_PATH)}")
+    except GeocommunsError as e:
+        _fail(e)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 5000,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
+    config: Annotated[
+        Path | None, typer.Option(help="pygeoapi configuration (default pygeoapi-config.yml).")
+    ] = None,
+    openapi: Annotated[
+        Path | None, typer.Option(help="OpenAPI document (default geodata/openapi.yml).")
+    ] = None,
+) -> None:
+    """Serve OGC API - Features (pygeoapi under gunicorn) and webmap/ at /map/."""
+    from geocommuns.server import serve
+
+    settings = Settings()
+    try:
+        serve(settings, host=host, port=port, workers=workers, config=config, openapi=openapi)
+    except GeocommunsError as e:
+        _fail(e)
+
+
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""
     try:

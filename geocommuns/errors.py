@@ -29,3 +29,11 @@ class TerritoryError(GeocommunsError):
 
 class BuildError(GeocommunsError):
     """The build could not write its outputs; the previous outputs are untouched."""
+
+
+class ConfigError(GeocommunsError):
+    """The pygeoapi configuration or OpenAPI document cannot be rendered or written."""
+
+
+class ServeError(GeocommunsError):
+    """The OGC API server cannot be started."""

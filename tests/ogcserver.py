@@ -1,0 +1,193 @@
+"""A small GeoPackage built through the real pipeline, and a real server serving it.
+
+The GeoPackage goes through ``features_frame`` and ``write_geopackage`` exactly as a build
+does. It plants known values in every sensitive field, so tests can check that none of
+them is ever served. The server is ``geocommuns serve`` (gunicorn, several workers) on a
+free 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from geocommuns.harmonise import features_frame
+from geocommuns.layerdef import LayerDef
+from geocommuns.pygeoapi_config import render_config, resolve_extents, write_config
+from geocommuns.store import write_geopackage
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORIES = ["sport", "culture", "administratif", "social", "numerique"]
+N_EQUIPEMENTS = 25
+#: Values planted in sensitive fields: none may ever appear in a response.
+PLANTED = {
+    "wifi": ("adresse_mac", "DE:AD:BE:EF:51:7E"),
+    "tiers_lieux": ("contact_personne", "Josiane Plantée-Secrète"),
+    "telesante": ("referent_telephone", "+33699887766"),
+}
+PLANTED_IDS = {
+    "wifi": "test-wifi--planted",
+    "tiers_lieux": "test-tiers--planted",
+    "telesante": "test-tele--planted",
+}
+#: Territory-wide bbox of the Grand Cahors, used as the empty-layer fallback in tests.
+TERRITORY_BBOX = (1.19, 44.29, 1.71, 44.61)
+
+
+def _common(layer: str, i: int) -> dict[str, object]:
+    return {
+        "code_insee": "46042",
+        "commune": "Cahors",
+        "epci": "200023737",
+        "source": "test",
+        "source_id": str(i),
+        "licence": "etalab-2.0",
+        "attribution": "Test",
+        "date_maj": "2026-01-15",
+        "imported_at": "2026-11-22T10:00:00+00:00",
+        "id": f"test-{layer}--{i}",
+    }
+
+
+def equipement_position(i: int) -> tuple[float, float]:
+    """Position of the i-th equipement: a row west to east through Cahors."""
+    return (round(1.40 + 0.01 * i, 6), round(44.40 + 0.005 * (i % 5), 6))
+
+
+def sample_records(layers: dict[str, LayerDef]) -> dict[str, tuple[list[dict[str, object]], list[object]]]:
+    """Records and points of every layer (conteneurs stays empty)."""
+    import shapely
+
+    out: dict[str, tuple[list[dict[str, object]], list[object]]] = {k: ([], []) for k in layers}
+    for i in range(N_EQUIPEMENTS):
+        lon, lat = equipement_position(i)
+        rec = {
+            **_common("equipements", i),
+            "nom": f"Équipement {i:02d}",
+            "categorie": CATEGORIES[i % 5],
+            "type": "Test",
+            "france_services": i < 3,
+            "erp_categorie": i % 5 + 1,
+            "longitude": lon,
+            "latitude": lat,
+        }
+        out["equipements"][0].append(rec)
+        out["equipements"][1].append(shapely.Point(lon, lat))
+    for i in range(3):
+        lon, lat = 1.44 + 0.002 * i, 44.45
+        rec = {
+            **_common("wifi", i),
+            "nom": f"Borne {i}",
+            "categorie": "borne_exterieure",
+            "ssid": ["WiFi4EU", f"Cahors-{i}"],
+            "gratuit": True,
+            "adresse_mac": f"00:11:22:33:44:{i:02d}",
+            "longitude": lon,
+            "latitude": lat,
+        }
+        out["wifi"][0].append(rec)
+        out["wifi"][1].append(shapely.Point(lon, lat))
+    for layer, (field, value) in PLANTED.items():
+        rec = {
+            **_common(layer, 99),
+            "id": PLANTED_IDS[layer],
+            "nom": f"Lieu planté {layer}",
+            "categorie": layers[layer].field("categorie").constraints.enum[0],  # type: ignore[index]
+            field: value,
+            "longitude": 1.45,
+            "latitude": 44.46,
+        }
+        out[layer][0].append(rec)
+        out[layer][1].append(shapely.Point(1.45, 44.46))
+    return out
+
+
+def write_sample_gpkg(path: Path, layers: dict[str, LayerDef]) -> None:
+    """Write the sample GeoPackage through the real pipeline (features_frame + write_geopackage)."""
+    frames = {
+        k: features_frame(layers[k], records, geoms)
+        for k, (records, geoms) in sample_records(layers).items()
+    }
+    write_geopackage(frames, layers, path)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A running ``geocommuns serve``."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    config: Path
+    log: Path
+
+
+def write_test_config(folder: Path, gpkg: Path, layers: dict[str, LayerDef]) -> Path:
+    """A pygeoapi configuration serving ``gpkg`` (absolute path), extents from the data."""
+    extents = resolve_extents(layers, territory=TERRITORY_BBOX, mode="data", gpkg=gpkg)
+    config = render_config(layers, extents=extents, data=str(gpkg))
+    path = folder / "pygeoapi-config.yml"
+    write_config(config, path)
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["resources"]
+    return path
+
+
+@contextlib.contextmanager
+def running_server(folder: Path, config: Path, *, workers: int = 2) -> Iterator[RunningServer]:
+    """Start ``geocommuns serve`` on a free port, wait until it answers, always stop it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = folder / "server.log"
+    exe = Path(sys.executable).parent / "geocommuns"
+    cmd = [
+        str(exe), "serve", "--port", str(port), "--workers", str(workers),
+        "--config", str(config), "--openapi", str(folder / "openapi.yml"),
+    ]
+    env = {**os.environ, "GEOCOMMUNS_ROOT": str(ROOT)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                msg = f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
+                raise RuntimeError(msg)
+            try:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                msg = f"server not ready after 60 s:\n{log.read_text(errors='replace')}"
+                raise RuntimeError(msg)
+            time.sleep(0.2)
+        yield RunningServer(url=url, port=port, process=proc, config=config, log=log)
+    finally:
+        if proc.poll() is None:
+            # the process group is this server's own (start_new_session): master and workers
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)

@@ -1,0 +1,261 @@
+"""Tests of the OGC API – Features service: the real ``geocommuns serve`` (gunicorn) over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from ogcserver import (
+    CATEGORIES,
+    N_EQUIPEMENTS,
+    PLANTED,
+    PLANTED_IDS,
+    equipement_position,
+    running_server,
+    write_sample_gpkg,
+    write_test_config,
+)
+from werkzeug.test import Client
+
+from geocommuns.server import dispatcher
+
+GEOJSON = {"Accept": "application/geo+json"}
+SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, layers):
+    folder = tmp_path_factory.mktemp("ogcapi")
+    gpkg = folder / "geocommuns.gpkg"
+    write_sample_gpkg(gpkg, layers)
+    config = write_test_config(folder, gpkg, layers)
+    with running_server(folder, config, workers=2) as srv:
+        yield srv
+
+
+def get(server, path: str, **params) -> httpx.Response:
+    r = httpx.get(server.url + path, params=params, timeout=30, headers=GEOJSON)
+    assert r.status_code == 200, (path, r.status_code, r.text[:500])
+    return r
+
+
+def link(doc: dict, rel: str) -> str | None:
+    hrefs = [x["href"] for x in doc["links"] if x["rel"] == rel]
+    return hrefs[0] if hrefs else None
+
+
+def test_landing_page(server):
+    doc = get(server, "/", f="json").json()
+    rels = {x["rel"] for x in doc["links"]}
+    assert {"conformance", "data", "service-desc"} <= rels
+    assert doc["title"]
+
+
+def test_conformance(server):
+    classes = get(server, "/conformance", f="json").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
+
+
+def test_collections_lists_five(server, layers):
+    doc = get(server, "/collections", f="json").json()
+    ids = {c["id"] for c in doc["collections"]}
+    assert ids == set(layers) == {"equipements", "conteneurs", "wifi", "tiers_lieux", "telesante"}
+    equip = next(c for c in doc["collections"] if c["id"] == "equipements")
+    minx, miny, maxx, maxy = equip["extent"]["spatial"]["bbox"][0]
+    lon0, _ = equipement_position(0)
+    lon24, _ = equipement_position(N_EQUIPEMENTS - 1)
+    assert minx <= lon0 and maxx >= lon24 and miny <= 44.40 and maxy >= 44.42
+    # links point at the port actually served (PYGEOAPI_SERVER_URL)
+    assert all(x["href"].startswith(server.url) for x in equip["links"] if x["rel"] == "items")
+
+
+def test_items_paging_links_and_number_matched(server):
+    path = "/collections/equipements/items"
+    first = get(server, path, limit=10).json()
+    assert first["numberMatched"] == N_EQUIPEMENTS
+    assert first["numberReturned"] == 10
+    assert link(first, "prev") is None
+    seen = [f["id"] for f in first["features"]]
+    doc = first
+    pages = 1
+    while (nxt := link(doc, "next")) is not None:
+        assert parse_qs(urlparse(nxt).query)["limit"] == ["10"]
+        r = httpx.get(nxt, headers=GEOJSON, timeout=30)
+        assert r.status_code == 200
+        doc = r.json()
+        pages += 1
+        offset = int(parse_qs(urlparse(nxt).query)["offset"][0])
+        prev = link(doc, "prev")
+        assert prev is not None
+        assert int(parse_qs(urlparse(prev).query)["offset"][0]) == offset - 10
+        seen += [f["id"] for f in doc["features"]]
+    assert pages == 3
+    assert doc["numberReturned"] == 5
+    assert len(seen) == len(set(seen)) == N_EQUIPEMENTS
+
+
+def test_items_bbox(server):
+    # equipements 5..9 have lon 1.45..1.49; lat varies 44.40..44.42
+    bbox = "1.445,44.39,1.495,44.43"
+    doc = get(server, "/collections/equipements/items", bbox=bbox, limit=100).json()
+    assert sorted(f["id"] for f in doc["features"]) == [f"test-equipements--{i}" for i in range(5, 10)]
+    assert doc["numberMatched"] == 5
+    lon, lat = doc["features"][0]["geometry"]["coordinates"]
+    assert 1.445 <= lon <= 1.495 and 44.39 <= lat <= 44.43
+    paged = get(server, "/collections/equipements/items", bbox=bbox, limit=2, offset=4).json()
+    assert paged["numberReturned"] == 1 and paged["numberMatched"] == 5
+
+
+def test_item_by_id(server):
+    doc = get(server, "/collections/equipements/items/test-equipements--7").json()
+    assert doc["id"] == "test-equipements--7"
+    assert doc["properties"]["nom"] == "Équipement 07"
+    assert doc["geometry"]["coordinates"] == list(equipement_position(7))
+    r = httpx.get(server.url + "/collections/equipements/items/nope", headers=GEOJSON)
+    assert r.status_code == 404
+
+
+def test_property_filter_and_sortby(server):
+    doc = get(server, "/collections/equipements/items", categorie="sport", limit=100).json()
+    assert doc["numberMatched"] == N_EQUIPEMENTS // len(CATEGORIES)
+    assert {f["properties"]["categorie"] for f in doc["features"]} == {"sport"}
+    doc = get(server, "/collections/equipements/items", france_services="true").json()
+    assert doc["numberMatched"] == 3
+    doc = get(server, "/collections/wifi/items", ssid="Cahors-1").json()
+    assert [f["id"] for f in doc["features"]] == ["test-wifi--1"]
+    assert doc["features"][0]["properties"]["ssid"] == ["WiFi4EU", "Cahors-1"]
+    doc = get(server, "/collections/equipements/items", sortby="-nom", limit=3).json()
+    assert [f["properties"]["nom"] for f in doc["features"]] == [
+        "Équipement 24", "Équipement 23", "Équipement 22",
+    ]
+
+
+def test_hits_and_skip_geometry(server):
+    doc = get(server, "/collections/equipements/items", resulttype="hits").json()
+    assert doc["numberMatched"] == N_EQUIPEMENTS and doc["features"] == []
+    doc = get(server, "/collections/equipements/items", skipGeometry="true", properties="nom").json()
+    assert doc["features"][0]["geometry"] is None
+    assert set(doc["features"][0]["properties"]) == {"nom"}
+
+
+def test_html_in_french(server):
+    r = httpx.get(
+        server.url + "/collections/equipements/items",
+        params={"f": "html"},
+        headers={"Accept-Language": "fr"},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-language"].startswith("fr")
+    assert "Équipements publics" in r.text
+    r = httpx.get(server.url + "/collections/equipements", params={"f": "html", "lang": "en"})
+    assert r.status_code == 200
+    assert "Public equipment" in r.text and "Équipements publics" not in r.text
+
+
+def test_cors_open_for_get(server):
+    r = httpx.get(server.url + "/collections", headers={"Origin": "https://example.org"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = httpx.options(
+        server.url + "/collections",
+        headers={"Origin": "https://example.org", "Access-Control-Request-Method": "GET"},
+    )
+    assert r.status_code == 204
+    assert "GET" in r.headers["access-control-allow-methods"]
+
+
+def test_owslib_reads_the_service(server):
+    from owslib.ogcapi.features import Features
+
+    w = Features(server.url)
+    ids = {c["id"] for c in w.collections()["collections"]}
+    assert "equipements" in ids
+    items = w.collection_items("equipements", bbox=[1.445, 44.39, 1.495, 44.43], limit=100)
+    assert items["numberMatched"] == 5
+    item = w.collection_item("equipements", "test-equipements--3")
+    assert item["id"] == "test-equipements--3"
+
+
+def test_sensitive_fields_never_served(server, layers):
+    bodies = []
+    for layer, (field, _value) in PLANTED.items():
+        assert field in layers[layer].sensitive_fields
+        base = f"/collections/{layer}"
+        ident = PLANTED_IDS[layer]
+        for path, params in [
+            (base, {"f": "json"}),
+            (base, {"f": "html"}),
+            (base + "/items", {"f": "json", "limit": 1000}),
+            (base + "/items", {"f": "html", "limit": 1000}),
+            (base + "/items", {"f": "jsonld", "limit": 1000}),
+            (base + f"/items/{ident}", {"f": "json"}),
+            (base + f"/items/{ident}", {"f": "html"}),
+            (base + "/queryables", {"f": "json"}),
+            (base + "/queryables", {"f": "html"}),
+        ]:
+            r = httpx.get(server.url + path, params=params, timeout=30)
+            assert r.status_code == 200, (path, params, r.status_code)
+            bodies.append((path, r.text))
+        # the planted feature is served, only without its sensitive field
+        item = httpx.get(server.url + base + f"/items/{ident}", headers=GEOJSON).json()
+        assert item["properties"]["nom"] and field not in item["properties"]
+        # asking for it explicitly is refused
+        r = httpx.get(server.url + base + "/items", params={"properties": field}, headers=GEOJSON)
+        assert r.status_code == 400
+        # filtering on it is not an oracle: the parameter is ignored
+        everything = httpx.get(server.url + base + "/items", headers=GEOJSON).json()["numberMatched"]
+        r = httpx.get(server.url + base + "/items", params={field: "nothing-like-it"}, headers=GEOJSON)
+        assert r.json()["numberMatched"] == everything
+    for path in ("/openapi", "/collections"):
+        for fmt in ("json", "html"):
+            bodies.append((path, httpx.get(server.url + path, params={"f": fmt}, timeout=60).text))
+    bodies.append(("openapi.yml", (server.config.parent / "openapi.yml").read_text()))
+    for path, text in bodies:
+        decoded = json.dumps(text, ensure_ascii=False)
+        for name in SENSITIVE_NAMES:
+            assert name not in text, (path, name)
+        for _, value in PLANTED.values():
+            assert value not in text and value not in decoded, (path, value)
+    # the ordinary wifi MAC addresses (00:11:22:...) are not served either
+    assert not any("00:11:22:33:44" in text for _, text in bodies)
+
+
+def test_ogrinfo_counts_features(server):
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("ogrinfo not on PATH (apt install gdal-bin; CI installs it)")
+    out = subprocess.run(
+        ["ogrinfo", "-so", f"OAPIF:{server.url}/collections/equipements", "equipements"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    assert f"Feature Count: {N_EQUIPEMENTS}" in out
+
+
+def test_dispatcher_serves_the_map_and_passes_the_rest(tmp_path: Path):
+    (tmp_path / "index.html").write_text("<h1>Carte</h1>", encoding="utf-8")
+    (tmp_path / "app.js").write_text("console.log(1)", encoding="utf-8")
+    (tmp_path.parent / "secret.txt").write_text("no", encoding="utf-8")
+
+    def api(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"api:" + environ["PATH_INFO"].encode()]
+
+    client = Client(dispatcher(api, tmp_path))
+    r = client.get("/map/")
+    assert r.status_code == 200 and r.get_data(as_text=True) == "<h1>Carte</h1>"
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert client.get("/map").status_code == 301
+    assert client.get("/map/app.js").status_code == 200
+    assert client.get("/map/../secret.txt").status_code == 404
+    assert client.get("/map/missing.png").status_code == 404
+    r = client.get("/collections")
+    assert r.get_data(as_text=True) == "api:/collections"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert Client(dispatcher(api, None)).get("/map/").get_data(as_text=True) == "api:/map/"
