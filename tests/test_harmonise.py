@@ -346,3 +346,55 @@ def test_detected_crs_is_noted_in_the_report(
     )
     assert result.features.iloc[0]["code_insee"] == "46042"
     assert result.features.iloc[0]["longitude"] == pytest.approx(LON, abs=1e-6)
+
+
+def test_xlsx_end_to_end(tmp_path: Path, layers: dict[str, LayerDef], grand_cahors: Territory) -> None:
+    path = tmp_path / "equipements.xlsx"
+    pd.DataFrame(
+        {
+            "Nom": ["Mairie", "Stade"],
+            "Thème": ["Administratif", "sport"],
+            "CP": [46000, 4600],
+            "Tél": [565208787, "05 65 20 87 87"],
+            "MAJ": [dt.datetime(2026, 9, 15), "15/09/2026"],
+            "geo_point_2d": ["44.4475, 1.4417", "44.46,1.47"],
+            "FS": [True, "non"],
+        }
+    ).to_excel(path, index=False)
+    source = make_source(path)
+    result = harmonise_table(table_from_file(path, source), layers["equipements"], source, grand_cahors)
+    _assert_accounting(result)
+    features = result.features
+    assert result.report.features_written == 2
+    assert features["code_postal"].tolist() == ["46000", "04600"]
+    assert features["telephone"].tolist() == ["+33565208787", "+33565208787"]
+    assert features["date_maj"].tolist() == ["2026-09-15", "2026-09-15"]
+    assert features["france_services"].tolist() == [True, False]
+    assert features["categorie"].tolist() == ["administratif", "sport"]
+    assert [(w.row, w.field) for w in result.report.warnings] == [(2, "code_postal")]
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_shapefile_without_prj_with_mixed_crs(
+    tmp_path: Path, layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    points = [shapely.Point(*project(lon, lat, "EPSG:2154")) for lon, lat in INSIDE[:3]]
+    points.append(shapely.Point(*INSIDE[3]))  # one row left in WGS84
+    path = tmp_path / "pav.shp"
+    gpd.GeoDataFrame(
+        {"nom": [f"Équipement {i}" for i in range(4)], "categorie": ["sport"] * 4,
+         "date_maj": ["2026-09-15"] * 4},
+        geometry=points,
+    ).to_file(path, encoding="cp1252")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    path.with_suffix(".prj").unlink(missing_ok=True)
+    source = make_source(path)
+    result = harmonise_table(table_from_file(path, source), layers["equipements"], source, grand_cahors)
+    _assert_accounting(result)
+    report = result.report
+    assert (report.features_written, report.rows_rejected) == (3, 1)
+    assert report.rejects[0].row == 4
+    assert "EPSG:4326" in report.rejects[0].reason
+    assert "EPSG:2154" in report.rejects[0].reason
+    assert report.rejects[0].values["nom"] == "Équipement 3"
+    assert result.features["nom"].tolist() == ["Équipement 0", "Équipement 1", "Équipement 2"]
