@@ -131,6 +131,7 @@ class _Database:
     con: sqlite3.Connection | None = None
     stamp: tuple[int, int] | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, set[str]] = field(default_factory=dict)
 
     def connection(self) -> sqlite3.Connection:
         """The connection; call with ``lock`` held."""
@@ -153,7 +154,7 @@ class _Database:
                 msg = f"{self.path}: cannot be opened read-only ({e})"
                 raise ProviderConnectionError(msg) from e
             con.create_function("gc_in_bbox", 5, _point_in_bbox, deterministic=True)
-            self.con, self.stamp, self.counts = con, stamp, {}
+            self.con, self.stamp, self.counts, self.columns = con, stamp, {}, {}
         return self.con
 
 
@@ -166,6 +167,30 @@ def _database(path: Path) -> _Database:
         if path not in _DATABASES:
             _DATABASES[path] = _Database(path)
         return _DATABASES[path]
+
+
+_LAYERS: dict[Path, tuple[tuple[tuple[str, int], ...], dict[str, LayerDef]]] = {}
+_LAYERS_LOCK = threading.Lock()
+
+
+def _layer_definitions(layers_dir: Path) -> dict[str, LayerDef]:
+    """The layer definitions, parsed again only when a file in ``layers_dir`` changed.
+
+    pygeoapi instantiates the provider on every request: parsing the YAML each time
+    would cost about 30 ms per request.
+    """
+    try:
+        stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in layers_dir.glob("*.yml")))
+    except OSError:
+        stamp = ()
+    with _LAYERS_LOCK:
+        cached = _LAYERS.get(layers_dir)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    layers = layers_from_dir(layers_dir)
+    with _LAYERS_LOCK:
+        _LAYERS[layers_dir] = (stamp, layers)
+    return layers
 
 
 def _project_path(value: str | os.PathLike[str]) -> Path:
@@ -200,7 +225,7 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
         settings = Settings()
         layers_dir = _project_path(provider_def.get("layers_dir") or settings.layers_dir)
         try:
-            layers = layers_from_dir(layers_dir)
+            layers = _layer_definitions(layers_dir)
         except GeocommunsError as e:
             raise ProviderConnectionError(str(e)) from e
         if self.table not in layers:
@@ -215,11 +240,13 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
         """Declared, non-sensitive fields that the table actually has, in declaration order."""
         with self._db.lock:
             con = self._db.connection()
-            rows = con.execute(f'PRAGMA table_info("{self.table}")').fetchall()
-        if not rows:
+            if self.table not in self._db.columns:
+                rows = con.execute(f'PRAGMA table_info("{self.table}")').fetchall()
+                self._db.columns[self.table] = {r[1] for r in rows}
+            columns = self._db.columns[self.table]
+        if not columns:
             msg = f"{self.path}: has no table {self.table!r}; run 'geocommuns build' again"
             raise ProviderConnectionError(msg)
-        columns = {r[1] for r in rows}
         if self.id_field not in columns:
             msg = f"{self.path}: table {self.table!r} has no id field {self.id_field!r}"
             raise ProviderConnectionError(msg)

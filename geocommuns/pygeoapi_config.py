@@ -27,7 +27,7 @@ from geocommuns.territory import territory_from_spec
 
 #: Where the server finds the GeoPackage, relative to the project root.
 DEFAULT_DATA = "geodata/geocommuns.gpkg"
-DEFAULT_URL = "http://localhost:5000"
+DEFAULT_URL = "http://127.0.0.1:5000"
 PROVIDER_CLASS = "geocommuns.provider_gpkg.GeoPackageProvider"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 HEADER = (

@@ -244,3 +244,28 @@ def test_configuration_errors_say_how_to_fix(tmp_path, gpkg):
         provider(gpkg, table="parkings")
     with pytest.raises(ProviderConnectionError, match="table"):
         provider(gpkg, table="drop table; --")
+
+
+def test_layer_definitions_cached_until_a_file_changes(tmp_path, gpkg):
+    import os
+    import shutil
+
+    from ogcserver import ROOT
+
+    layers_dir = tmp_path / "layers"
+    shutil.copytree(ROOT / "layers", layers_dir)
+    first = provider(gpkg, table="wifi", layers_dir=str(layers_dir))
+    again = provider(gpkg, table="wifi", layers_dir=str(layers_dir))
+    assert again.layer is first.layer  # no YAML parsing per request
+    assert "ssid" in again.fields
+    # marking a field sensitive takes effect on the next request, without a restart
+    path = layers_dir / "wifi.yml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("description: Network names broadcast by the hotspot.",
+                        "description: Network names broadcast by the hotspot.\n    sensitive: true")
+    path.write_text(text, encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    changed = provider(gpkg, table="wifi", layers_dir=str(layers_dir))
+    assert "ssid" not in changed.fields
+    assert "ssid" not in changed.get("test-wifi--1")["properties"]
