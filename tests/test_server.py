@@ -199,10 +199,14 @@ def test_sensitive_fields_never_served(server, layers):
             (base + f"/items/{ident}", {"f": "html"}),
             (base + "/queryables", {"f": "json"}),
             (base + "/queryables", {"f": "html"}),
+            (base + "/schema", {"f": "json"}),
+            (base + "/items", {"f": "csv", "limit": 1000}),
         ]:
             r = httpx.get(server.url + path, params=params, timeout=30)
             assert r.status_code == 200, (path, params, r.status_code)
             bodies.append((path, r.text))
+        # the planted feature is in the bodies checked below
+        assert sum(ident in text for _, text in bodies[-11:]) >= 6
         # the planted feature is served, only without its sensitive field
         item = httpx.get(server.url + base + f"/items/{ident}", headers=GEOJSON).json()
         assert item["properties"]["nom"] and field not in item["properties"]
@@ -259,3 +263,13 @@ def test_dispatcher_serves_the_map_and_passes_the_rest(tmp_path: Path):
     assert r.get_data(as_text=True) == "api:/collections"
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert Client(dispatcher(api, None)).get("/map/").get_data(as_text=True) == "api:/map/"
+
+
+def test_serve_refuses_zero_workers():
+    from typer.testing import CliRunner
+
+    from geocommuns.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--workers must be at least 1" in result.output
