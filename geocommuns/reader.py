@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -197,10 +198,37 @@ def _gdal_reason(error: Exception, path: Path) -> str:
     return re.split(r"(?<=\.)[;,]?\s+(?=[A-Z])", text, maxsplit=1)[0].rstrip(".;, ")
 
 
+def _json_records(path: Path, source: SourceDef) -> RawTable | None:
+    """A plain JSON array of objects (an API or spreadsheet export), read as a table.
+
+    Returns ``None`` when the file is not such an array (GeoJSON is left to GDAL).
+    """
+    data = path.read_bytes()
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return None
+    encoding = source.encoding or detect_encoding(data)
+    try:
+        records = json.loads(_decode(data, encoding, path.name))
+    except json.JSONDecodeError as e:
+        msg = f"{path.name}: is not valid JSON ({e})"
+        raise SourceReadError(msg) from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        msg = f"{path.name}: a JSON array must hold one object per record"
+        raise SourceReadError(msg)
+    frame = pd.DataFrame.from_records(records).astype(object)
+    frame = frame.where(frame.notna(), None).reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return RawTable(frame=frame, info={"format": "json", "encoding": encoding})
+
+
 def _read_vector(path: Path, source: SourceDef, fmt: str) -> RawTable:
     if path.stat().st_size == 0:
         msg = f"{path.name}: the file is empty"
         raise SourceReadError(msg)
+    if fmt == "geojson":
+        records = _json_records(path, source)
+        if records is not None:
+            return records
     encoding = source.encoding
     if fmt == "shapefile" and encoding is None:
         encoding = shapefile_encoding(path)

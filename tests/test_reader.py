@@ -303,3 +303,26 @@ def test_shapefile_without_prj_has_no_crs(tmp_path: Path) -> None:
     assert "file_crs" not in table.info
     assert table.geometry is not None
     assert table.geometry.iloc[0].x > 500_000
+
+
+def test_json_array_of_records_is_read_as_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "lieux.json"
+    path.write_text(
+        '[{"Lieu": "Médiathèque", "Coord. X": 44.44, "Coord. Y": 1.44, "cp": 46000},'
+        ' {"Lieu": "Mairie", "Téléphone": 565200000, "cp": null}]',
+        encoding="utf-8",
+    )
+    table = _read(path)
+    assert table.info["format"] == "json"
+    assert table.geometry is None
+    assert list(table.frame.columns) == ["Lieu", "Coord. X", "Coord. Y", "cp", "Téléphone"]
+    assert table.frame.loc[0, "Lieu"] == "Médiathèque"
+    assert table.frame.loc[1, "cp"] is None
+    assert table.frame.loc[0, "Téléphone"] is None
+
+
+def test_json_array_not_of_objects_is_a_read_error(tmp_path: Path) -> None:
+    path = tmp_path / "liste.json"
+    path.write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(SourceReadError, match="one object per record"):
+        _read(path)
