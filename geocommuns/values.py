@@ -30,6 +30,7 @@ _INSEE = re.compile(r"^([013-9]\d|2[AB1-9])\d{3}$")
 _FINESS = re.compile(r"^\d[0-9AB]\d{7}$")
 _ENUM_ARRAY_SPLIT = re.compile(r"\s*[|;,/+]\s*|\s+et\s+")
 _ARRAY_SPLIT = re.compile(r"\s*[|;]\s*")
+_BARE_DOMAIN = re.compile(r"^(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/\S*)?$", re.IGNORECASE)
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d/%m/%y")
 
 
@@ -125,6 +126,11 @@ def parse_date(text: str) -> dt.date:
 
 
 def _date(text: str) -> Parsed:
+    year = re.fullmatch(r"(1[89]\d\d|2\d\d\d)", text.strip())
+    if year:
+        return Parsed(
+            f"{year.group(1)}-01-01", f"{text!r} gives only the year; read as 1 January"
+        )
     return Parsed(parse_date(text).isoformat())
 
 
@@ -175,11 +181,19 @@ def _finess(text: str) -> Parsed:
     return Parsed(code)
 
 
+#: Regions whose national numbers a French file writes like metropolitan ones (0590…, 0262…).
+_FRENCH_REGIONS = ("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")
+
+
 def _phone(text: str) -> Parsed:
-    try:
-        number = phonenumbers.parse(text, "FR")
-    except phonenumbers.NumberParseException:
-        number = None
+    number = None
+    for region in _FRENCH_REGIONS:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            break
+        if phonenumbers.is_valid_number(number):
+            break
     if number is None or not phonenumbers.is_valid_number(number):
         msg = f"{text!r} is not a valid phone number"
         raise ValueProblem(msg)
@@ -196,7 +210,7 @@ def _email(text: str) -> Parsed:
 
 def _uri(text: str) -> Parsed:
     value = text.strip()
-    if value.lower().startswith("www."):
+    if value.lower().startswith("www.") or _BARE_DOMAIN.match(value):
         return Parsed("https://" + value, f"web address {text!r} had no scheme; https added")
     if not re.match(r"^https?://[^\s/]+\.[^\s]+", value, flags=re.IGNORECASE):
         msg = f"{text!r} is not a web address (https://…)"

@@ -318,3 +318,32 @@ def test_shipped_phone_fields_use_phone_format(layers: dict[str, LayerDef]) -> N
     for layer in layers.values():
         assert layer.field("telephone").format == "phone"
         assert layer.field("code_postal").format == "postcode"
+
+
+def test_year_alone_is_read_as_first_of_january() -> None:
+    parsed = _parse("2015.0", type="date")
+    assert parsed.value == "2015-01-01"
+    assert parsed.warning is not None and "only the year" in parsed.warning
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("abracodabra.fr", "https://abracodabra.fr"), ("mairie.cahors.fr/fs", "https://mairie.cahors.fr/fs")],
+)
+def test_bare_domain_gets_https(raw: str, expected: str) -> None:
+    parsed = _parse(raw, type="string", format="uri")
+    assert parsed.value == expected
+    assert parsed.warning is not None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("05 90 23 32 52", "+590590233252"),  # Guadeloupe
+        ("06 96 41 43 97", "+596696414397"),  # Martinique mobile
+        ("02 62 37 80 39", "+262262378039"),  # La Réunion
+        ("05 65 20 88 88", "+33565208888"),
+    ],
+)
+def test_overseas_phone_numbers_written_the_french_way(raw: str, expected: str) -> None:
+    assert _parse(raw, type="string", format="phone").value == expected
