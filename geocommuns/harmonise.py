@@ -140,6 +140,13 @@ def _stable_id(name: Any, lon: float, lat: float) -> str:
     return "h" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
+def _commune_of(territory: Territory, declared: Any) -> str:
+    """The commune a declared INSEE code stands for (a delegated commune or an arrondissement
+    stands for its commune, a code that lost its leading zero gets it back)."""
+    code = text_of(declared).zfill(5)
+    return territory.commune_code(code) or code
+
+
 def _excluded(layer: LayerDef, values: dict[str, Any]) -> str | None:
     for rule in layer.exclude:
         raw = values.get(rule.field)
@@ -307,7 +314,7 @@ def harmonise_table(
         point = positions.points.iat[i]
         code = str(located.at[i, "code_insee"])
         declared_insee = raw.get("code_insee")
-        if declared_insee is not None and text_of(declared_insee).zfill(5) != code:
+        if declared_insee is not None and _commune_of(territory, declared_insee) != code:
             report.warn(
                 row_number,
                 "code_insee",

@@ -398,3 +398,21 @@ def test_shapefile_without_prj_with_mixed_crs(
     assert "EPSG:2154" in report.rejects[0].reason
     assert report.rejects[0].values["nom"] == "Équipement 3"
     assert result.features["nom"].tolist() == ["Équipement 0", "Équipement 1", "Équipement 2"]
+
+
+def test_declared_arrondissement_or_delegated_code_is_its_commune(layers: dict[str, LayerDef]) -> None:
+    from geocommuns.territory import territory_from_spec
+
+    lyon = territory_from_spec("commune:69123")
+    rows = [
+        {"nom": "Gymnase", "lon": 4.8320, "lat": 45.7670, "code_insee": "69381"},
+        {"nom": "Stade", "lon": 4.8320, "lat": 45.7670, "code_insee": "69029"},
+    ]
+    result = _harmonise(
+        rows, layers, lyon, geometry={"x": "lon", "y": "lat", "crs": "EPSG:4326"},
+        mapping={"code_insee": "code_insee"}, constants={"categorie": "sport"},
+        date_maj="2026-01-01",
+    )
+    assert result.features["code_insee"].tolist() == ["69123", "69123"]
+    warnings = [(w.row, w.field) for w in result.report.warnings]
+    assert warnings == [(2, "code_insee")]  # 69029 (Bron) really is another commune
