@@ -1,0 +1,331 @@
+"""Regenerate the SAMPLE commune deliveries in geodata/sources/ (deterministic, seeded).
+
+Everything written here is sample data invented for the demo and the tests: names,
+addresses and attributes are made up; commune names, INSEE codes and the town-hall
+positions used as anchors are real facts. Each delivery mimics a format communes really
+send, with its usual quirks, and a few deliberate flaws (see geodata/sources/README.md).
+
+Usage: .venv/bin/python scripts/make_samples.py
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from geocommuns.territory import territory_from_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "geodata" / "sources"
+RNG = random.Random(46042)
+TERRITORY = territory_from_spec("epci:200023737")
+COMMUNES = TERRITORY.communes.set_index("code_insee")
+MAIRIES = {m.code_insee: (m.lon, m.lat) for m in TERRITORY.mairies()}
+# The annuaire places Pradines' town hall inside Cahors: anchor Pradines on its centre.
+MAIRIES["46224"] = tuple(COMMUNES.loc["46224", "geometry"].representative_point().coords[0])
+L93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+CC44 = Transformer.from_crs("EPSG:4326", "EPSG:3944", always_xy=True)
+STREETS = [
+    "rue Nationale", "boulevard Léon Gambetta", "rue du Château du Roi", "quai Champollion",
+    "avenue Jean Jaurès", "place François Mitterrand", "rue des Écoles", "chemin de la Croix",
+    "route de Villefranche", "rue de l'Église", "allée des Tilleuls", "impasse du Lot",
+]
+
+
+def point_in(insee: str, spread: float = 0.01) -> tuple[float, float]:
+    """A point inside commune ``insee``, near its town hall."""
+    polygon = COMMUNES.loc[insee, "geometry"]
+    lon0, lat0 = MAIRIES[insee]
+    for _ in range(500):
+        lon = lon0 + RNG.uniform(-spread, spread)
+        lat = lat0 + RNG.uniform(-spread * 0.7, spread * 0.7)
+        if polygon.contains(shapely.Point(lon, lat)):
+            return round(lon, 6), round(lat, 6)
+    return lon0, lat0
+
+
+def address() -> str:
+    return f"{RNG.randint(1, 120)} {RNG.choice(STREETS)}"
+
+
+def write_yaml(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "# SAMPLE DATA: an invented delivery for the demo and tests (see ../README.md).\n"
+    (folder / name).write_text(header + text.lstrip(), encoding="utf-8")
+
+
+def cahors_conteneurs() -> None:
+    """Cahors: recycling containers, cp1252 ';' CSV from Excel, decimal commas, Lambert-93."""
+    folder = SOURCES / "46042-cahors"
+    rows = []
+    kinds = ["Verre", "Papier", "Emballages", "Textile", "Verre", "Emballages"]
+    poses = ["Aérien", "Enterré", "Semi-enterré"]
+    for i in range(1, 25):
+        lon, lat = point_in("46042", 0.012)
+        x, y = L93.transform(lon, lat)
+        rows.append({
+            "N° PAV": f"PAV-{i:03d}",
+            "Libellé": f"Point d'apport {RNG.choice(STREETS).split(' ', 1)[1].title()}",
+            "Flux": kinds[i % len(kinds)],
+            "Type pose": RNG.choice(poses),
+            "Adresse": address(),
+            "CP": "46000",
+            "X_L93": f"{x:.2f}".replace(".", ","),
+            "Y_L93": f"{y:.2f}".replace(".", ","),
+            "Nb bacs": str(RNG.randint(1, 3)),
+            "Date MAJ": "15/09/2026",
+        })
+    rows[3]["CP"] = "4600"  # lost leading zero... of a wrong code: repaired with a warning
+    rows[7]["Libellé"] = ""  # missing required name: rejected
+    rows[11]["Flux"] = "Encombrants"  # not a waste stream of this layer: rejected
+    rows[15]["X_L93"], rows[15]["Y_L93"] = "612345,00", "6412345,00"  # outside Grand Cahors
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "pav_cahors.csv", sep=";", index=False, encoding="cp1252")
+    write_yaml(folder, "conteneurs.yml", """
+layer: conteneurs
+path: pav_cahors.csv
+producer: Ville de Cahors
+geometry: {x: X_L93, y: Y_L93, crs: "EPSG:2154"}
+mapping:
+  source_id: N° PAV
+  nom: Libellé
+  flux: Flux
+  implantation: Type pose
+  code_postal: CP
+  nb_conteneurs: Nb bacs
+  date_maj: Date MAJ
+values:
+  implantation: {"Aérien": aerien, "Enterré": enterre, "Semi-enterré": semi_enterre}
+constants:
+  categorie: pav
+  gestionnaire: Grand Cahors – service déchets
+""")
+
+
+def pradines_equipements() -> None:
+    """Pradines: public equipment, Lambert-93 shapefile in cp1252 WITHOUT a .cpg file."""
+    folder = SOURCES / "46224-pradines"
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [
+        ("Salle des fêtes de Pradines", "Salle des fêtes", "Culture"),
+        ("Gymnase municipal", "Gymnase", "Sport"),
+        ("Stade de Labéraudie", "Stade", "Sport"),
+        ("Médiathèque", "Médiathèque", "Culture"),
+        ("École élémentaire", "École", "Enseignement"),
+        ("Court de tennis couvert", "Court de tennis", "Sport"),
+        ("Espace jeunes", "Centre social", "Social"),
+        ("Cimetière communal", "Cimetière", "Funéraire"),
+    ]
+    records, geoms = [], []
+    for i, (name, kind, theme) in enumerate(items, start=1):
+        lon, lat = point_in("46224", 0.01)
+        records.append({
+            "CODE": f"PRA{i:02d}", "NOM": name, "NATURE": kind, "THEME": theme,
+            "ADRESSE": address(), "TEL": "05 65 22 21 90" if i % 2 else "",
+            "HORAIRES": "Mo-Fr 09:00-12:00,14:00-18:00" if i % 3 == 0 else "",
+            "MAJ": "2026-06-30",
+        })
+        geoms.append(shapely.Point(*L93.transform(lon, lat)))
+    records[5]["TEL"] = "05 65 22"  # too short: published without the number, with a warning
+    gdf = gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:2154")
+    gdf.to_file(folder / "equipements_pradines.shp", encoding="cp1252", engine="pyogrio")
+    (folder / "equipements_pradines.cpg").unlink(missing_ok=True)
+    write_yaml(folder, "equipements.yml", """
+layer: equipements
+path: equipements_pradines.shp
+producer: Mairie de Pradines
+mapping:
+  source_id: CODE
+  nom: NOM
+  type: NATURE
+  categorie: THEME
+  adresse: ADRESSE
+  telephone: TEL
+  horaires: HORAIRES
+  date_maj: MAJ
+values:
+  categorie: {"Culture": culture, "Sport": sport, "Enseignement": enseignement, "Social": social}
+constants:
+  gestionnaire: Commune de Pradines
+  code_postal: "46090"
+""")
+
+
+def mercues_wifi() -> None:
+    """Mercuès: wifi hotspots as GeoJSON (WGS84), with MAC addresses (sensitive)."""
+    folder = SOURCES / "46191-mercues"
+    features = []
+    sites = ["Mairie", "Place du village", "Salle polyvalente", "Bibliothèque", "Stade", "Gare"]
+    for i, site in enumerate(sites, start=1):
+        lon, lat = point_in("46191", 0.008)
+        features.append({
+            "id_borne": f"MER-WIFI-{i}",
+            "site": f"Wifi public – {site}",
+            "ssid": "WiFi4EU" if i % 2 else "Mercues-Public",
+            "inout": "Intérieur" if site in {"Mairie", "Bibliothèque"} else "Extérieur",
+            "cout": "Gratuit",
+            "programme": "WiFi4EU" if i % 2 else "Commune",
+            "date_mes": "12/03/2022",
+            "mac": f"3C:84:6A:12:{i:02X}:{(i * 37) % 256:02X}",
+            "maj": "2026-05-20",
+            "geometry": shapely.Point(lon, lat),
+        })
+    folder.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame(features, crs="EPSG:4326").to_file(
+        folder / "bornes_wifi.geojson", driver="GeoJSON", engine="pyogrio"
+    )
+    write_yaml(folder, "wifi.yml", """
+layer: wifi
+path: bornes_wifi.geojson
+producer: Commune de Mercuès
+mapping:
+  source_id: id_borne
+  nom: site
+  ssid: ssid
+  categorie: inout
+  gratuit: cout
+  programme: programme
+  date_mise_en_service: date_mes
+  adresse_mac: mac
+  date_maj: maj
+values:
+  categorie: {"Intérieur": borne_interieure, "Extérieur": borne_exterieure}
+""")
+
+
+def douelle_tiers_lieux() -> None:
+    """Douelle (for the EPCI): tiers-lieux in an XLSX workbook with lon/lat columns."""
+    folder = SOURCES / "46088-douelle"
+    rows = []
+    places = [
+        ("46088", "La Cale – coworking", "Coworking", "Payant"),
+        ("46042", "Fablab du Grand Cahors", "Fablab", "Gratuit sous condition"),
+        ("46042", "Espace numérique Cahors centre", "Espace numérique", "Gratuit"),
+        ("46224", "Atelier partagé des Matelots", "Atelier partagé", "Payant"),
+        ("46191", "Télécentre de Mercuès", "Télécentre", "Payant"),
+        ("46256", "Tiers-lieu de Saint-Cirq-Lapopie", "Hybride", "Gratuit"),
+    ]
+    for i, (insee, name, kind, fee) in enumerate(places, start=1):
+        lon, lat = point_in(insee, 0.006)
+        rows.append({
+            "Identifiant": f"TL{i:02d}", "Nom du lieu": name, "Typologie": kind, "Frais": fee,
+            "Adresse": address(), "Code postal": 46000 if insee == "46042" else 46090,
+            "Longitude": lon, "Latitude": lat, "Téléphone": f"0565{RNG.randint(100000, 999999)}",
+            "Contact": f"Contact {i} – 06 {RNG.randint(10, 99)} {RNG.randint(10, 99)} 00 00",
+            "Mise à jour": pd.Timestamp("2026-04-02"),
+        })
+    rows[2]["Typologie"] = "Salle de réunion"  # not a tiers-lieu category: rejected
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_excel(folder / "tiers_lieux.xlsx", index=False, engine="openpyxl")
+    write_yaml(folder, "tiers_lieux.yml", """
+layer: tiers_lieux
+path: tiers_lieux.xlsx
+producer: Grand Cahors – mission numérique
+geometry: {x: Longitude, y: Latitude, crs: "EPSG:4326"}
+mapping:
+  source_id: Identifiant
+  nom: Nom du lieu
+  categorie: Typologie
+  frais: Frais
+  code_postal: Code postal
+  telephone: Téléphone
+  contact_personne: Contact
+  date_maj: Mise à jour
+values:
+  frais: {"Gratuit sous condition": gratuit_sous_condition}
+""")
+
+
+def arcambal_telesante() -> None:
+    """Arcambal (for the EPCI): telehealth sites, UTF-8 CSV with a "lat, lon" column."""
+    folder = SOURCES / "46007-arcambal"
+    places = [
+        ("46007", "Cabine de téléconsultation – pharmacie d'Arcambal", "Cabine", "Pharmacie"),
+        ("46042", "Maison de santé pluriprofessionnelle de Cahors", "MSP", "Autre"),
+        ("46042", "Salle de téléconsultation – France services", "Salle", "France services"),
+        ("46224", "Centre de santé de Pradines", "Centre de santé", "Autre"),
+        ("46149", "Point téléassistance de Lamagdelaine", "Point téléassistance", "Mairie"),
+        ("46007", "Domicile abonné n°1 (téléassistance)", "Domicile abonné", "Autre"),
+    ]
+    rows = []
+    for i, (insee, name, kind, host) in enumerate(places, start=1):
+        lon, lat = point_in(insee, 0.006)
+        rows.append({
+            "id": f"TS-{i}", "nom": name, "type": kind, "hote": host,
+            "coordonnees": f"{lat}, {lon}",
+            "services": "téléconsultation" if i != 5 else "téléassistance",
+            "rdv": "oui" if i % 2 else "non",
+            "tel_referent": f"06 {RNG.randint(10, 99)} {RNG.randint(10, 99)} {RNG.randint(10, 99)} 12",
+            "maj": "2026-10-01",
+        })
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "telesante.csv", index=False, encoding="utf-8-sig")
+    write_yaml(folder, "telesante.yml", """
+layer: telesante
+path: telesante.csv
+producer: Grand Cahors – CIAS
+geometry: {latlon: coordonnees}
+mapping:
+  source_id: id
+  categorie: type
+  lieu_hote_type: hote
+  services_telesante: services
+  sur_rdv: rdv
+  referent_telephone: tel_referent
+  date_maj: maj
+values:
+  categorie:
+    Cabine: cabine_teleconsultation
+    Salle: salle_teleconsultation
+    MSP: msp
+    Centre de santé: centre_sante
+    Point téléassistance: point_teleassistance
+    Domicile abonné: domicile_abonne
+  lieu_hote_type: {"France services": france_services}
+""")
+
+
+def saint_gery_conteneurs() -> None:
+    """Saint Géry-Vers: containers, CSV with CC44 coordinates and no CRS declared."""
+    folder = SOURCES / "46268-saint-gery-vers"
+    rows = []
+    for i in range(1, 9):
+        lon, lat = point_in("46268", 0.01)
+        x, y = CC44.transform(lon, lat)
+        rows.append({
+            "id": f"SGV{i}", "nom": f"Colonne {['verre', 'papier', 'multi'][i % 3]} {i}",
+            "dechet": ["Verre", "Papier", "Verre + emballages"][i % 3],
+            "x": round(x, 1), "y": round(y, 1), "maj": "01/07/2026",
+        })
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "colonnes.csv", index=False, encoding="utf-8")
+    write_yaml(folder, "conteneurs.yml", """
+layer: conteneurs
+path: colonnes.csv
+producer: Commune de Saint Géry-Vers
+# No CRS declared on purpose: geocommuns detects CC44 (EPSG:3944) and says so.
+mapping:
+  flux: dechet
+constants:
+  categorie: pav
+  implantation: aerien
+""")
+
+
+def main() -> None:
+    """Write every sample delivery."""
+    cahors_conteneurs()
+    pradines_equipements()
+    mercues_wifi()
+    douelle_tiers_lieux()
+    arcambal_telesante()
+    saint_gery_conteneurs()
+
+
+if __name__ == "__main__":
+    main()
