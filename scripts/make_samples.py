@@ -50,10 +50,12 @@ def point_in(insee: str, spread: float = 0.01) -> tuple[float, float]:
 
 
 def address() -> str:
+    """An invented street address."""
     return f"{RNG.randint(1, 120)} {RNG.choice(STREETS)}"
 
 
 def write_yaml(folder: Path, name: str, text: str) -> None:
+    """Write a source declaration, labelled as sample data."""
     folder.mkdir(parents=True, exist_ok=True)
     header = "# SAMPLE DATA: an invented delivery for the demo and tests (see ../README.md).\n"
     (folder / name).write_text(header + text.lstrip(), encoding="utf-8")

@@ -10,6 +10,6 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 echo "== ruff"
-.venv/bin/ruff check geocommuns tests
+.venv/bin/ruff check geocommuns tests scripts
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
