@@ -148,6 +148,9 @@ def _read_csv(path: Path, source: SourceDef) -> RawTable:
         msg = f"{path.name}: cannot be read as CSV with delimiter {delimiter!r} ({detail})"
         raise SourceReadError(msg) from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        msg = f"{path.name}: has a header but no data rows"
+        raise SourceReadError(msg)
     info = {"format": "csv", "encoding": encoding, "delimiter": delimiter}
     return RawTable(frame=frame, info=info)
 
