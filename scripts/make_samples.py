@@ -10,7 +10,10 @@ Usage: .venv/bin/python scripts/make_samples.py
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+import re
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,6 +26,8 @@ from geocommuns.territory import territory_from_spec
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "geodata" / "sources"
 RNG = random.Random(46042)
+#: Timestamp written into the XLSX and DBF headers (their bytes do not depend on the day).
+FIXED = dt.datetime(2026, 10, 1, 8, 0, 0)
 TERRITORY = territory_from_spec("epci:200023737")
 COMMUNES = TERRITORY.communes.set_index("code_insee")
 MAIRIES = {m.code_insee: (m.lon, m.lat) for m in TERRITORY.mairies()}
@@ -47,6 +52,26 @@ def point_in(insee: str, spread: float = 0.01) -> tuple[float, float]:
         if polygon.contains(shapely.Point(lon, lat)):
             return round(lon, 6), round(lat, 6)
     return lon0, lat0
+
+
+def fix_xlsx_timestamps(path: Path) -> None:
+    """Give a workbook fixed zip and document timestamps, so reruns write identical bytes."""
+    stamp = FIXED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(path) as src:
+        items = [(i.filename, src.read(i.filename)) for i in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in items:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp.encode(), data)
+            dst.writestr(zipfile.ZipInfo(name, date_time=FIXED.timetuple()[:6]), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+
+
+def fix_dbf_date(path: Path) -> None:
+    """Give a DBF header a fixed 'last update' date (bytes 1-3), so reruns write identical bytes."""
+    data = bytearray(path.read_bytes())
+    data[1:4] = bytes([FIXED.year - 1900, FIXED.month, FIXED.day])
+    path.write_bytes(bytes(data))
 
 
 def address() -> str:
@@ -92,6 +117,7 @@ def cahors_conteneurs() -> None:
 layer: conteneurs
 path: pav_cahors.csv
 producer: Ville de Cahors
+licence: etalab-2.0
 geometry: {x: X_L93, y: Y_L93, crs: "EPSG:2154"}
 mapping:
   source_id: N° PAV
@@ -137,10 +163,12 @@ def pradines_equipements() -> None:
     gdf = gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:2154")
     gdf.to_file(folder / "equipements_pradines.shp", encoding="cp1252", engine="pyogrio")
     (folder / "equipements_pradines.cpg").unlink(missing_ok=True)
+    fix_dbf_date(folder / "equipements_pradines.dbf")
     write_yaml(folder, "equipements.yml", """
 layer: equipements
 path: equipements_pradines.shp
 producer: Mairie de Pradines
+licence: etalab-2.0
 mapping:
   source_id: CODE
   nom: NOM
@@ -185,6 +213,7 @@ def mercues_wifi() -> None:
 layer: wifi
 path: bornes_wifi.geojson
 producer: Commune de Mercuès
+licence: etalab-2.0
 mapping:
   source_id: id_borne
   nom: site
@@ -224,10 +253,12 @@ def douelle_tiers_lieux() -> None:
     rows[2]["Typologie"] = "Salle de réunion"  # not a tiers-lieu category: rejected
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_excel(folder / "tiers_lieux.xlsx", index=False, engine="openpyxl")
+    fix_xlsx_timestamps(folder / "tiers_lieux.xlsx")
     write_yaml(folder, "tiers_lieux.yml", """
 layer: tiers_lieux
 path: tiers_lieux.xlsx
 producer: Grand Cahors – mission numérique
+licence: etalab-2.0
 geometry: {x: Longitude, y: Latitude, crs: "EPSG:4326"}
 mapping:
   source_id: Identifiant
@@ -271,6 +302,7 @@ def arcambal_telesante() -> None:
 layer: telesante
 path: telesante.csv
 producer: Grand Cahors – CIAS
+licence: etalab-2.0
 geometry: {latlon: coordonnees}
 mapping:
   source_id: id
@@ -310,6 +342,7 @@ def saint_gery_conteneurs() -> None:
 layer: conteneurs
 path: colonnes.csv
 producer: Commune de Saint Géry-Vers
+licence: etalab-2.0
 # No CRS declared on purpose: geocommuns detects CC44 (EPSG:3944) and says so.
 mapping:
   flux: dechet

@@ -79,11 +79,14 @@ def test_provenance_and_territory_columns(built):
 
 def test_subscriber_home_withheld_and_redacted(built):
     settings, result = built
-    telesante = pyogrio.read_dataframe(settings.output, layer="telesante")
-    assert not telesante["nom"].str.contains("Domicile").any()
+    for layer in ("equipements", "conteneurs", "wifi", "tiers_lieux", "telesante"):
+        gdf = pyogrio.read_dataframe(settings.output, layer=layer)
+        assert not gdf["nom"].str.contains("Domicile").any(), layer
+        assert not gdf["source_id"].eq("TS-6").any(), layer
     report = next(s for s in result.report.sources if s.layer == "telesante")
     (reject,) = report.rejects
     assert reject.row == 6 and "personal data" in reject.reason
+    assert reject.values == {"values": "[personal data withheld]"}
     rejects_csv = (settings.report_dir / "rejects" / "46007-arcambal-telesante.csv").read_text()
     assert "Domicile" not in rejects_csv and "withheld" in rejects_csv
 
