@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geocommuns.errors import SourceDefinitionError
-from geocommuns.layerdef import FieldDef, LayerDef
+from geocommuns.layerdef import ExcludeRule, FieldDef, LayerDef
 from geocommuns.position import WGS84, guess_geometry, positions_from
 from geocommuns.reader import RawTable
 from geocommuns.report import REDACTED, SourceReport
@@ -147,11 +147,11 @@ def _commune_of(territory: Territory, declared: Any) -> str:
     return territory.commune_code(code) or code
 
 
-def _excluded(layer: LayerDef, values: dict[str, Any]) -> str | None:
+def _excluded(layer: LayerDef, values: dict[str, Any]) -> ExcludeRule | None:
     for rule in layer.exclude:
         raw = values.get(rule.field)
         if raw is not None and fold(text_of(raw)) in {fold(v) for v in rule.values}:
-            return rule.reason
+            return rule
     return None
 
 
@@ -257,9 +257,9 @@ def harmonise_table(
         for name, value in source.constants.items():
             if is_missing(raw.get(name)):
                 raw[name] = value
-        private = _excluded(layer, raw)
-        if private:
-            report.reject(row_number, layer.exclude[0].field, private, {"values": REDACTED})
+        rule = _excluded(layer, raw)
+        if rule is not None:
+            report.reject(row_number, rule.field, rule.reason, {"values": REDACTED})
             continue
         values: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []
