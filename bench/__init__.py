@@ -1,0 +1,1 @@
+"""Benchmarks of geocommuns: synthetic data, serving and harmonisation harnesses (see bench/README.md)."""
