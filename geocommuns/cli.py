@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -226,6 +227,7 @@ def publish_command() -> None:
         _fail(e)
     for layer_id, count in counts.items():
         console.print(f"{layer_id}: {count} features published", highlight=False)
+    _write_config(settings, "territory", "postgis", openapi=True)
 
 
 @app.command("config")
@@ -237,23 +239,43 @@ def config_command(
         ),
     ] = "territory",
     openapi: Annotated[
-        bool, typer.Option(help="Also generate geodata/openapi.yml (needs the GeoPackage).")
+        bool, typer.Option(help="Also generate the OpenAPI document (needs the data).")
     ] = True,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="'gpkg' (pygeoapi-config.yml) or 'postgis' (geodata/pygeoapi-config-postgis.yml); "
+            "default postgis when GEOCOMMUNS_DATABASE_URL is set."
+        ),
+    ] = None,
 ) -> None:
-    """Write pygeoapi-config.yml (and the OpenAPI document) from the layer definitions."""
-    from geocommuns.pygeoapi_config import config_from_settings, write_config, write_openapi
-    from geocommuns.server import CONFIG_NAME, OPENAPI_PATH
+    """Write the pygeoapi configuration (and OpenAPI document) from the layer definitions."""
+    from geocommuns.server import backend_of
 
     settings = Settings()
     if extent not in {"territory", "data"}:
         _fail(GeocommunsError(f"--extent must be 'territory' or 'data', got {extent!r}"))
-    target = settings.root / CONFIG_NAME
+    chosen = backend or backend_of(settings)
+    if chosen not in {"gpkg", "postgis"}:
+        _fail(GeocommunsError(f"--backend must be 'gpkg' or 'postgis', got {chosen!r}"))
+    _write_config(settings, extent, chosen, openapi=openapi)
+
+
+def _write_config(settings: Settings, extent: str, backend: str, *, openapi: bool) -> None:
+    """Write a backend's configuration and, when asked, its OpenAPI document."""
+    from geocommuns.pygeoapi_config import config_from_settings, write_config, write_openapi
+    from geocommuns.server import default_paths
+
+    target, document = default_paths(settings, backend)  # type: ignore[arg-type]
     try:
-        write_config(config_from_settings(settings, extent=extent), target)  # type: ignore[arg-type]
+        config = config_from_settings(settings, extent=extent, backend=backend)  # type: ignore[arg-type]
+        write_config(config, target)
         console.print(f"wrote {target}")
         if openapi:
-            write_openapi(target, settings.path(OPENAPI_PATH))
-            console.print(f"wrote {settings.path(OPENAPI_PATH)}")
+            if settings.database_url:
+                os.environ.setdefault("GEOCOMMUNS_DATABASE_URL", settings.database_url)
+            write_openapi(target, document)
+            console.print(f"wrote {document}")
     except GeocommunsError as e:
         _fail(e)
 

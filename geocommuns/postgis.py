@@ -34,6 +34,36 @@ _SQL_TYPES = {
 }
 
 
+#: Per-layer bookkeeping: exact row count (kept by triggers) and a version bumped on every
+#: change, so readers never count a whole table and caches know when a layer changed.
+LAYERS_TABLE = "geocommuns_layers"
+
+_BOOKKEEPING = f"""
+CREATE TABLE IF NOT EXISTS {LAYERS_TABLE} (
+    layer text PRIMARY KEY,
+    features bigint NOT NULL,
+    version bigint NOT NULL DEFAULT 1,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION geocommuns_layer_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    delta bigint := 0;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO delta FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT -count(*) INTO delta FROM old_rows;
+    END IF;
+    UPDATE {LAYERS_TABLE}
+       SET features = features + delta, version = version + 1, changed_at = now()
+     WHERE layer = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+"""
+
+
 class PublishError(GeocommunsError):
     """The layers could not be published into PostGIS."""
 
@@ -78,6 +108,7 @@ def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: L
         for f in layer.fields
     ]
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_BOOKKEEPING)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(new)))
         cur.execute(
             sql.SQL(
@@ -100,6 +131,32 @@ def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: L
             sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
                 sql.Identifier(f"{layer.id}_geom_{suffix}"), sql.Identifier(new)
             )
+        )
+        for event, table in (("INSERT", "new_rows"), ("DELETE", "old_rows")):
+            cur.execute(
+                sql.SQL(
+                    "CREATE TRIGGER {} AFTER {} ON {} REFERENCING {} TABLE AS {} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION geocommuns_layer_changed()"
+                ).format(
+                    sql.Identifier(f"{layer.id}_{event.lower()}_{suffix}"),
+                    sql.SQL(event),
+                    sql.Identifier(new),
+                    sql.SQL("NEW" if event == "INSERT" else "OLD"),
+                    sql.Identifier(table),
+                )
+            )
+        cur.execute(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER UPDATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION geocommuns_layer_changed()"
+            ).format(sql.Identifier(f"{layer.id}_update_{suffix}"), sql.Identifier(new))
+        )
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (layer, features) VALUES (%s, %s) ON CONFLICT (layer) DO UPDATE "
+                "SET features = EXCLUDED.features, version = {}.version + 1, changed_at = now()"
+            ).format(sql.Identifier(LAYERS_TABLE), sql.Identifier(LAYERS_TABLE)),
+            [layer.id, len(gdf)],
         )
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(old)))
         cur.execute(
@@ -148,7 +205,7 @@ def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[
         conn = psycopg.connect(database_url, autocommit=True)
     except psycopg.OperationalError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        msg = f"cannot connect to {_redact(database_url)} ({first}); check GEOCOMMUNS_DATABASE_URL"
+        msg = f"cannot connect to {redact(database_url)} ({first}); check GEOCOMMUNS_DATABASE_URL"
         raise PublishError(msg) from None
     counts = {}
     with conn:
@@ -159,8 +216,8 @@ def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[
     return counts
 
 
-def _redact(url: str) -> str:
-    """The URL without its password."""
+def redact(url: str) -> str:
+    """The connection parameters of ``url`` without its password, for messages."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     info.pop("password", None)
     return " ".join(f"{k}={v}" for k, v in info.items())

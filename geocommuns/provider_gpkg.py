@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import sqlite3
 import struct
 import threading
@@ -35,32 +33,17 @@ from typing import Any
 
 import shapely
 from pygeoapi.provider.base import (
-    BaseProvider,
     ProviderConnectionError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
     ProviderQueryError,
 )
+from pygeoapi.util import crs_transform
 
-from geocommuns.errors import GeocommunsError
-from geocommuns.layerdef import FieldDef, LayerDef, layers_from_dir
-from geocommuns.settings import Settings
+from geocommuns.cql import register_sqlite_functions, wkb_from_gpkg
+from geocommuns.provider import LayerProvider, project_path
 
 logger = logging.getLogger(__name__)
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Byte size of the envelope after the 8-byte GeoPackageBinary header, by envelope code.
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
-_JSON_TYPES = {
-    "string": "string",
-    "integer": "integer",
-    "number": "number",
-    "boolean": "boolean",
-    "date": "string",
-    "datetime": "string",
-    "array": "array",
-}
-_JSON_FORMATS = {"date": "date", "datetime": "date-time", "uri": "uri", "email": "email"}
 
 
 def geometry_from_gpkg(blob: bytes | None) -> dict[str, Any] | None:
@@ -85,19 +68,9 @@ def geometry_from_gpkg(blob: bytes | None) -> dict[str, Any] | None:
     ValueError
         When the blob is not a GeoPackage geometry.
     """
-    if blob is None:
+    wkb = wkb_from_gpkg(blob)
+    if wkb is None:
         return None
-    if len(blob) < 8 or blob[:2] != b"GP":
-        msg = "not a GeoPackage geometry blob (missing 'GP' magic)"
-        raise ValueError(msg)
-    flags = blob[3]
-    if flags & 0b0001_0000:  # empty geometry flag
-        return None
-    envelope = (flags >> 1) & 0b111
-    if envelope not in _ENVELOPE_BYTES:
-        msg = f"invalid GeoPackage envelope code {envelope}"
-        raise ValueError(msg)
-    wkb = blob[8 + _ENVELOPE_BYTES[envelope] :]
     if len(wkb) == 21:
         order = "<" if wkb[0] == 1 else ">"
         (kind,) = struct.unpack(f"{order}I", wkb[1:5])
@@ -154,6 +127,7 @@ class _Database:
                 msg = f"{self.path}: cannot be opened read-only ({e})"
                 raise ProviderConnectionError(msg) from e
             con.create_function("gc_in_bbox", 5, _point_in_bbox, deterministic=True)
+            register_sqlite_functions(con)
             self.con, self.stamp, self.counts, self.columns = con, stamp, {}, {}
         return self.con
 
@@ -169,143 +143,37 @@ def _database(path: Path) -> _Database:
         return _DATABASES[path]
 
 
-_LAYERS: dict[Path, tuple[tuple[tuple[str, int], ...], dict[str, LayerDef]]] = {}
-_LAYERS_LOCK = threading.Lock()
-
-
-def _layer_definitions(layers_dir: Path) -> dict[str, LayerDef]:
-    """The layer definitions, parsed again only when a file in ``layers_dir`` changed.
-
-    pygeoapi instantiates the provider on every request: parsing the YAML each time
-    would cost about 30 ms per request.
-    """
-    try:
-        stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in layers_dir.glob("*.yml")))
-    except OSError:
-        stamp = ()
-    with _LAYERS_LOCK:
-        cached = _LAYERS.get(layers_dir)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    layers = layers_from_dir(layers_dir)
-    with _LAYERS_LOCK:
-        _LAYERS[layers_dir] = (stamp, layers)
-    return layers
-
-
-def _project_path(value: str | os.PathLike[str]) -> Path:
-    """Resolve a configured path against the project root (not the server's cwd)."""
-    path = Path(value)
-    return path if path.is_absolute() else Settings().path(path)
-
-
-class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
+class GeoPackageProvider(LayerProvider):
     """pygeoapi feature provider reading one table of the built GeoPackage, read-only.
 
-    Provider definition keys, besides pygeoapi's ``name``, ``type``, ``data``,
-    ``id_field`` and ``title_field``: ``table`` (the layer id, required) and
-    ``layers_dir`` (where the layer definitions are, default the project's ``layers/``).
+    Provider definition keys, besides pygeoapi's ``name``, ``type``, ``data`` (the
+    GeoPackage, relative to the project root), ``id_field`` and ``title_field``: ``table``
+    (the layer id, required) and ``layers_dir`` (default the project's ``layers/``).
     """
 
-    def __init__(self, provider_def: dict[str, Any]) -> None:
-        super().__init__(provider_def)
-        table = provider_def.get("table")
-        if not isinstance(table, str) or not _NAME.match(table):
-            msg = f"provider {provider_def.get('data')}: 'table' must name a layer id, got {table!r}"
-            raise ProviderConnectionError(msg)
-        self.table = table
-        self.id_field: str = provider_def.get("id_field") or "id"
-        self.path = _project_path(self.data)
+    dialect = "sqlite"
+
+    def open(self, provider_def: dict[str, Any]) -> None:
+        """Open (or reuse) the process's read-only connection to the GeoPackage."""
+        self.path = project_path(self.data)
         self._db = _database(self.path)
-        self.layer = self._layer_definition(provider_def)
-        self._public = self._public_fields()
-        self._fields = self.get_fields()
 
-    def _layer_definition(self, provider_def: dict[str, Any]) -> LayerDef:
-        settings = Settings()
-        layers_dir = _project_path(provider_def.get("layers_dir") or settings.layers_dir)
-        try:
-            layers = _layer_definitions(layers_dir)
-        except GeocommunsError as e:
-            raise ProviderConnectionError(str(e)) from e
-        if self.table not in layers:
-            msg = (
-                f"table {self.table!r} has no layer definition in {layers_dir}; "
-                f"layers are: {', '.join(layers)}"
-            )
-            raise ProviderConnectionError(msg)
-        return layers[self.table]
-
-    def _public_fields(self) -> dict[str, FieldDef]:
-        """Declared, non-sensitive fields that the table actually has, in declaration order."""
+    def table_columns(self) -> set[str]:
+        """The columns of the layer's table (cached until the file changes)."""
         with self._db.lock:
             con = self._db.connection()
             if self.table not in self._db.columns:
                 rows = con.execute(f'PRAGMA table_info("{self.table}")').fetchall()
                 self._db.columns[self.table] = {r[1] for r in rows}
-            columns = self._db.columns[self.table]
-        if not columns:
-            msg = f"{self.path}: has no table {self.table!r}; run 'geocommuns build' again"
-            raise ProviderConnectionError(msg)
-        if self.id_field not in columns:
-            msg = f"{self.path}: table {self.table!r} has no id field {self.id_field!r}"
-            raise ProviderConnectionError(msg)
-        return {f.name: f for f in self.layer.public_fields if f.name in columns}
-
-    def get_fields(self) -> dict[str, dict[str, Any]]:
-        """JSON Schema of every public field (sensitive fields are never listed).
-
-        Returns
-        -------
-        dict
-            Field name to ``type`` (and ``format``, ``title``, ``description``, ``values``
-            for enumerations).
-        """
-        out: dict[str, dict[str, Any]] = {}
-        for name, f in self._public.items():
-            spec: dict[str, Any] = {"type": _JSON_TYPES[f.type], "title": f.title}
-            spec["description"] = f.description
-            fmt = _JSON_FORMATS.get(f.type) or _JSON_FORMATS.get(f.format)
-            if fmt:
-                spec["format"] = fmt
-            if f.type == "array":
-                spec["items"] = {"type": "string"}
-            if f.constraints.enum:
-                spec["values"] = list(f.constraints.enum)
-            out[name] = spec
-        return out
+            return self._db.columns[self.table]
 
     # -- SQL helpers -------------------------------------------------------------------
 
-    def _columns(self, select_properties: Sequence[str] | None) -> list[str]:
-        if not select_properties:
-            return list(self._public)
-        unknown = [p for p in select_properties if p not in self._public]
-        if unknown:
-            msg = f"unknown properties {', '.join(unknown)}; queryable: {', '.join(self._public)}"
-            raise ProviderInvalidQueryError(msg, user_msg=msg)
-        return [p for p in self._public if p in select_properties]
-
-    def _value(self, name: str, raw: str) -> Any:
-        f = self._public[name]
-        try:
-            if f.type == "integer":
-                return int(raw)
-            if f.type == "number":
-                return float(raw)
-        except ValueError as e:
-            msg = f"{name} must be a {f.type}, got {raw!r}"
-            raise ProviderInvalidQueryError(msg, user_msg=msg) from e
-        if f.type == "boolean":
-            folded = raw.strip().lower()
-            if folded not in {"true", "false", "1", "0"}:
-                msg = f"{name} must be true or false, got {raw!r}"
-                raise ProviderInvalidQueryError(msg, user_msg=msg)
-            return int(folded in {"true", "1"})
-        return raw
-
     def _where(
-        self, bbox: Sequence[float] | None, properties: Sequence[tuple[str, str]] | None
+        self,
+        bbox: Sequence[float] | None,
+        properties: Sequence[tuple[str, str]] | None,
+        filterq: Any = None,
     ) -> tuple[str, str, list[Any]]:
         """The JOIN, WHERE and parameters of a query."""
         join, clauses, params = "", [], []
@@ -320,28 +188,11 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
             # the rtree stores float32 bounds rounded outwards: check exactly afterwards
             clauses.append("gc_in_bbox(t.geom, ?, ?, ?, ?)")
             params += [minx, miny, maxx, maxy]
-        for name, raw in properties or []:
-            if name not in self._public:
-                msg = f"cannot filter on {name!r}; queryable: {', '.join(self._public)}"
-                raise ProviderInvalidQueryError(msg, user_msg=msg)
-            if self._public[name].type == "array":
-                clauses.append(f'EXISTS (SELECT 1 FROM json_each(t."{name}") WHERE value = ?)')
-            else:
-                clauses.append(f't."{name}" = ?')
-            params.append(self._value(name, raw))
+        more, values = self.conditions(properties, filterq)
+        clauses += more
+        params += values
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return join, where, params
-
-    def _order(self, sortby: Sequence[dict[str, str]] | None) -> str:
-        keys = []
-        for s in sortby or []:
-            name = s.get("property", "")
-            if name not in self._public:
-                msg = f"cannot sort by {name!r}; sortable: {', '.join(self._public)}"
-                raise ProviderInvalidQueryError(msg, user_msg=msg)
-            keys.append(f't."{name}" {"DESC" if s.get("order") == "-" else "ASC"}')
-        keys.append("t.fid")  # stable paging
-        return "ORDER BY " + ", ".join(keys)
 
     def _feature(
         self, row: Sequence[Any], columns: list[str], *, skip_geometry: bool
@@ -367,6 +218,7 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
 
     # -- pygeoapi interface ------------------------------------------------------------
 
+    @crs_transform  # type: ignore[misc]
     def query(
         self,
         offset: int = 0,
@@ -406,20 +258,18 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
         q
             Free-text search; not supported, ignored.
         kwargs
-            Other pygeoapi arguments (``crs_transform_spec``, ``language``, ``filterq``);
-            ignored.
+            ``filterq``: a parsed CQL2 filter (see :mod:`geocommuns.cql`);
+            ``crs_transform_spec``: the output CRS (applied by pygeoapi's ``crs_transform``);
+            others (``language``) are ignored.
 
         Returns
         -------
         dict
             A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
         """
-        if kwargs.get("filterq") is not None:
-            msg = "CQL2 filters are not supported yet; use property=value filters"
-            raise ProviderInvalidQueryError(msg, user_msg=msg)
-        columns = self._columns(select_properties)
-        join, where, params = self._where(bbox, properties)
-        order = self._order(sortby)
+        columns = self.columns(select_properties)
+        join, where, params = self._where(bbox, properties, kwargs.get("filterq"))
+        order = self.order(sortby, "t.fid")
         sql = f"SELECT {self._select(columns)} {join} {where} {order} LIMIT ? OFFSET ?"
         try:
             with self._db.lock:
@@ -452,6 +302,7 @@ class GeoPackageProvider(BaseProvider):  # type: ignore[misc]
         count: int = con.execute(f'SELECT count(*) FROM "{self.table}" t {join} {where}', params).fetchone()[0]
         return count
 
+    @crs_transform  # type: ignore[misc]
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
         """Return the feature whose ``id`` is ``identifier`` (through the unique index).
 

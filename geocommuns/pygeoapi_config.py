@@ -29,7 +29,23 @@ from geocommuns.territory import territory_from_spec
 DEFAULT_DATA = "geodata/geocommuns.gpkg"
 DEFAULT_URL = "http://127.0.0.1:5000"
 PROVIDER_CLASS = "geocommuns.provider_gpkg.GeoPackageProvider"
+#: Provider of each backend: the built GeoPackage (default) or the published PostGIS tables.
+PROVIDERS = {
+    "gpkg": PROVIDER_CLASS,
+    "postgis": "geocommuns.provider_postgis.PostGISProvider",
+}
+#: What a PostGIS provider's ``data`` says: pygeoapi reads the URL from the environment
+#: when it loads the file, so no password is ever written in the configuration.
+POSTGIS_DATA = "${GEOCOMMUNS_DATABASE_URL}"
+Backend = Literal["gpkg", "postgis"]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+#: Output CRSs offered on every collection (OGC API – Features Part 2): CRS84 (the
+#: storage CRS), WGS 84 in its official latitude/longitude order, and Lambert-93.
+OUTPUT_CRS = (
+    CRS84,
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+    "http://www.opengis.net/def/crs/EPSG/0/2154",
+)
 HEADER = (
     "# GENERATED FILE: do not edit. Rendered from layers/*.yml by 'geocommuns config';\n"
     "# change the layer definitions (or geocommuns/pygeoapi_config.py) and run it again.\n"
@@ -197,7 +213,9 @@ def _description(layer: LayerDef) -> dict[str, str]:
     return {"fr": fr, "en": en}
 
 
-def collection(layer: LayerDef, *, bbox: Bbox, data: str = DEFAULT_DATA) -> dict[str, Any]:
+def collection(
+    layer: LayerDef, *, bbox: Bbox, data: str = DEFAULT_DATA, backend: Backend = "gpkg"
+) -> dict[str, Any]:
     """The pygeoapi ``resources`` entry of one layer.
 
     Parameters
@@ -207,7 +225,10 @@ def collection(layer: LayerDef, *, bbox: Bbox, data: str = DEFAULT_DATA) -> dict
     bbox
         Its spatial extent (EPSG:4326 / CRS84).
     data
-        The GeoPackage path the provider opens (relative to the project root).
+        The GeoPackage path the provider opens (relative to the project root), or the
+        PostgreSQL URL (default: read from ``GEOCOMMUNS_DATABASE_URL`` at start-up).
+    backend
+        ``gpkg`` or ``postgis``.
 
     Returns
     -------
@@ -224,13 +245,15 @@ def collection(layer: LayerDef, *, bbox: Bbox, data: str = DEFAULT_DATA) -> dict
         "providers": [
             {
                 "type": "feature",
-                "name": PROVIDER_CLASS,
+                "name": PROVIDERS[backend],
                 "data": data,
                 "table": layer.id,
                 "id_field": "id",
                 "title_field": "nom",
                 # the public fields only: sensitive ones are never served nor queryable
                 "properties": [f.name for f in layer.public_fields],
+                "storage_crs": CRS84,
+                "crs": list(OUTPUT_CRS),
             }
         ],
     }
@@ -242,6 +265,7 @@ def render_config(
     extents: Mapping[str, Bbox],
     data: str = DEFAULT_DATA,
     url: str = DEFAULT_URL,
+    backend: Backend = "gpkg",
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration, validated with pygeoapi's own schema.
 
@@ -256,6 +280,8 @@ def render_config(
     url
         The default public URL of the service (``PYGEOAPI_SERVER_URL`` overrides it at
         run time).
+    backend
+        ``gpkg`` (the built GeoPackage) or ``postgis`` (the published tables).
 
     Returns
     -------
@@ -317,7 +343,7 @@ def render_config(
             "contact": dict(CONTACT),
         },
         "resources": {
-            layer_id: collection(layer, bbox=extents[layer_id], data=data)
+            layer_id: collection(layer, bbox=extents[layer_id], data=data, backend=backend)
             for layer_id, layer in layers.items()
         },
     }
@@ -388,7 +414,11 @@ def write_openapi(config_path: Path, output: Path) -> None:
 
 
 def config_from_settings(
-    settings: Settings, *, extent: ExtentMode = "territory", data: str | None = None
+    settings: Settings,
+    *,
+    extent: ExtentMode = "territory",
+    data: str | None = None,
+    backend: Backend = "gpkg",
 ) -> dict[str, Any]:
     """Render the configuration of the project described by ``settings``.
 
@@ -400,7 +430,10 @@ def config_from_settings(
         ``territory`` (deterministic, what the committed file uses) or ``data``.
     data
         GeoPackage path to write in the providers (default: ``settings.output``, relative
-        to the project root when it is inside it).
+        to the project root when it is inside it); for PostGIS, the URL (default: read
+        from ``GEOCOMMUNS_DATABASE_URL`` when the server starts).
+    backend
+        ``gpkg`` or ``postgis``.
 
     Returns
     -------
@@ -416,9 +449,11 @@ def config_from_settings(
         mode=extent,
         gpkg=gpkg,
     )
-    if data is None:
+    if data is None and backend == "postgis":
+        data = POSTGIS_DATA
+    elif data is None:
         try:
             data = gpkg.relative_to(settings.root).as_posix()
         except ValueError:
             data = str(gpkg)
-    return render_config(layers, extents=extents, data=data)
+    return render_config(layers, extents=extents, data=data, backend=backend)

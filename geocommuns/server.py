@@ -9,31 +9,113 @@ both are generated when missing.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
 import sys
-from collections.abc import Callable, Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from geocommuns.errors import ServeError
-from geocommuns.pygeoapi_config import config_from_settings, write_config, write_openapi
+from geocommuns.pygeoapi_config import (
+    Backend,
+    config_from_settings,
+    write_config,
+    write_openapi,
+)
 from geocommuns.settings import Settings
 
 #: Environment variable naming the folder served at /map/ (set by :func:`serve`).
 WEBMAP_ENV = "GEOCOMMUNS_WEBMAP_DIR"
 CONFIG_NAME = "pygeoapi-config.yml"
 OPENAPI_PATH = Path("geodata/openapi.yml")
+#: Configuration and OpenAPI document of the PostGIS backend (generated, not committed).
+POSTGIS_CONFIG_PATH = Path("geodata/pygeoapi-config-postgis.yml")
+POSTGIS_OPENAPI_PATH = Path("geodata/openapi-postgis.yml")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+#: The conformance classes this service passes (pygeoapi 0.21 advertises every class it
+#: knows, Part 4 transactions and Part 5 schemas included, and appends to its module list
+#: on every /conformance request).
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/landing-page",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+)
+#: Filter languages accepted in ``filter-lang`` (pygeoapi 0.21 knows only its old names).
+_FILTER_LANGS = {"cql2-text", "cql2-json", "cql-text"}
 
 _CORS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
     ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type"),
 ]
+
+
+def backend_of(settings: Settings) -> Backend:
+    """``postgis`` when ``GEOCOMMUNS_DATABASE_URL`` is set, else ``gpkg``."""
+    return "postgis" if settings.database_url else "gpkg"
+
+
+def default_paths(settings: Settings, backend: Backend) -> tuple[Path, Path]:
+    """The configuration and OpenAPI document of a backend.
+
+    Parameters
+    ----------
+    settings
+        Project paths.
+    backend
+        ``gpkg`` (``pygeoapi-config.yml``, committed) or ``postgis``
+        (``geodata/pygeoapi-config-postgis.yml``, generated).
+
+    Returns
+    -------
+    tuple
+        The configuration path and the OpenAPI document path.
+    """
+    if backend == "postgis":
+        return settings.path(POSTGIS_CONFIG_PATH), settings.path(POSTGIS_OPENAPI_PATH)
+    return settings.root / CONFIG_NAME, settings.path(OPENAPI_PATH)
+
+
+@contextlib.contextmanager
+def _environment(**values: str | None) -> Iterator[None]:
+    """Set environment variables for a block (None leaves a variable as it is)."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @dataclass(frozen=True)
@@ -65,35 +147,34 @@ def ensure_files(
     url
         The public URL the server will answer at.
     config
-        The configuration file (default ``pygeoapi-config.yml`` at the project root).
+        The configuration file (default: ``pygeoapi-config.yml`` at the project root, or
+        ``geodata/pygeoapi-config-postgis.yml`` when ``GEOCOMMUNS_DATABASE_URL`` is set).
     openapi
-        The OpenAPI document (default ``geodata/openapi.yml``).
+        The OpenAPI document (default ``geodata/openapi.yml``, or
+        ``geodata/openapi-postgis.yml`` for PostGIS).
 
     Returns
     -------
     ServerFiles
         The paths, and the map folder when ``webmap/index.html`` exists.
     """
-    config = config or settings.root / CONFIG_NAME
-    openapi = openapi or settings.path(OPENAPI_PATH)
+    backend = backend_of(settings)
+    default_config, default_openapi = default_paths(settings, backend)
+    config = config or default_config
+    openapi = openapi or default_openapi
     if not config.exists():
-        write_config(config_from_settings(settings), config)
+        write_config(config_from_settings(settings, backend=backend), config)
     stale = (
         not openapi.exists()
         or openapi.stat().st_mtime < config.stat().st_mtime
         or f"url: {url}\n" not in openapi.read_text(encoding="utf-8")
     )
     if stale:
-        previous = os.environ.get("PYGEOAPI_SERVER_URL")
-        os.environ["PYGEOAPI_SERVER_URL"] = url
-        try:
+        with _environment(
+            PYGEOAPI_SERVER_URL=url, GEOCOMMUNS_DATABASE_URL=settings.database_url
+        ):
             write_openapi(config, openapi)
-        finally:
-            if previous is None:
-                os.environ.pop("PYGEOAPI_SERVER_URL", None)
-            else:
-                os.environ["PYGEOAPI_SERVER_URL"] = previous
-    webmap = settings.root / "webmap"
+    webmap = settings.path(settings.webmap_dir)
     return ServerFiles(
         config=config, openapi=openapi, webmap=webmap if (webmap / "index.html").is_file() else None
     )
@@ -121,9 +202,9 @@ def serve(
     workers
         gunicorn worker processes.
     config
-        pygeoapi configuration (default ``pygeoapi-config.yml``).
+        pygeoapi configuration (default: see :func:`ensure_files`).
     openapi
-        OpenAPI document (default ``geodata/openapi.yml``).
+        OpenAPI document (default: see :func:`ensure_files`).
 
     Raises
     ------
@@ -141,6 +222,7 @@ def serve(
         PYGEOAPI_OPENAPI=str(files.openapi.resolve()),
         PYGEOAPI_SERVER_URL=url,
         GEOCOMMUNS_ROOT=str(settings.root),
+        **({"GEOCOMMUNS_DATABASE_URL": settings.database_url} if settings.database_url else {}),
     )
     env.pop(WEBMAP_ENV, None)
     if files.webmap is not None:
@@ -216,9 +298,39 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
                 start_response("301 Moved Permanently", [("Location", "/map/"), *_CORS])
                 return []
             return _static(webmap, environ, with_cors)
+        query = environ.get("QUERY_STRING", "")
+        if "filter-lang=" in query:
+            environ["QUERY_STRING"] = _query_without_filter_lang(query)
         return api(environ, with_cors)
 
     return app
+
+
+def adapt_pygeoapi() -> None:
+    """Close the gaps of pygeoapi 0.21 this service relies on.
+
+    - ``filter`` is read as CQL2 text (and CQL2 JSON), not only ECQL
+      (:func:`geocommuns.cql.parse_text`);
+    - ``/conformance`` lists exactly :data:`CONFORMANCE`.
+    """
+    from pygeoapi import api as pygeoapi_api
+    from pygeoapi.api import itemtypes
+
+    from geocommuns.cql import parse_text
+
+    itemtypes.parse_ecql_text = parse_text
+    pygeoapi_api.CONFORMANCE_CLASSES[:] = CONFORMANCE
+    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = []
+
+
+def _query_without_filter_lang(query: str) -> str:
+    """The query string without a ``filter-lang`` naming a CQL2 encoding we read anyway."""
+    parts = query.split("&")
+    kept = [
+        p for p in parts
+        if not (p.startswith("filter-lang=") and urllib.parse.unquote(p[12:]) in _FILTER_LANGS)
+    ]
+    return "&".join(kept)
 
 
 def create_app() -> WSGIApp:
@@ -242,6 +354,8 @@ def create_app() -> WSGIApp:
         msg = f"{', '.join(missing)} not set; start the server with 'geocommuns serve'"
         raise ServeError(msg)
     from pygeoapi.flask_app import APP
+
+    adapt_pygeoapi()
 
     webmap = os.environ.get(WEBMAP_ENV)
     return dispatcher(APP, Path(webmap) if webmap else None)

@@ -138,12 +138,22 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     config: Path
     log: Path
+    backend: str = "gpkg"
 
 
-def write_test_config(folder: Path, gpkg: Path, layers: dict[str, LayerDef]) -> Path:
-    """A pygeoapi configuration serving ``gpkg`` (absolute path), extents from the data."""
+def write_test_config(
+    folder: Path, gpkg: Path, layers: dict[str, LayerDef], *, database_url: str | None = None
+) -> Path:
+    """A pygeoapi configuration serving ``gpkg`` (absolute path), extents from the data.
+
+    With ``database_url``, the collections are served from PostGIS instead (the layers
+    must have been published there).
+    """
     extents = resolve_extents(layers, territory=TERRITORY_BBOX, mode="data", gpkg=gpkg)
-    config = render_config(layers, extents=extents, data=str(gpkg))
+    if database_url:
+        config = render_config(layers, extents=extents, data=database_url, backend="postgis")
+    else:
+        config = render_config(layers, extents=extents, data=str(gpkg))
     path = folder / "pygeoapi-config.yml"
     write_config(config, path)
     assert yaml.safe_load(path.read_text(encoding="utf-8"))["resources"]

@@ -113,7 +113,7 @@ def test_bbox_through_rtree_is_exact(gpkg):
 def test_bbox_query_plan_uses_the_rtree(gpkg):
     p = provider(gpkg)
     join, where, params = p._where([1.4, 44.3, 1.5, 44.5], None)
-    sql = f"SELECT {p._select(['nom'])} {join} {where} {p._order(None)} LIMIT 10"
+    sql = f"SELECT {p._select(['nom'])} {join} {where} {p.order(None, 't.fid')} LIMIT 10"
     with p._db.lock:
         plan = p._db.connection().execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     text = " | ".join(str(r[-1]) for r in plan)

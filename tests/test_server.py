@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,21 +22,32 @@ from ogcserver import (
     write_sample_gpkg,
     write_test_config,
 )
+from pgserver import postgis_available, throwaway_postgis
 from werkzeug.test import Client
 
+from geocommuns.postgis import publish
 from geocommuns.server import dispatcher
 
 GEOJSON = {"Accept": "application/geo+json"}
 SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, layers):
-    folder = tmp_path_factory.mktemp("ogcapi")
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def server(request, tmp_path_factory, layers):
+    """The real service on each backend: the GeoPackage default, then PostGIS."""
+    folder = tmp_path_factory.mktemp(f"ogcapi-{request.param}")
     gpkg = folder / "geocommuns.gpkg"
     write_sample_gpkg(gpkg, layers)
-    config = write_test_config(folder, gpkg, layers)
-    with running_server(folder, config, workers=2) as srv:
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if request.param == "postgis":
+            if not postgis_available() and os.environ.get("GEOCOMMUNS_REQUIRE_POSTGIS") != "1":
+                pytest.skip("PostgreSQL/PostGIS not installed (apt postgresql-15-postgis-3)")
+            database_url = stack.enter_context(throwaway_postgis())
+            publish(database_url, gpkg, layers)
+        config = write_test_config(folder, gpkg, layers, database_url=database_url)
+        srv = stack.enter_context(running_server(folder, config, workers=2))
+        srv.backend = request.param
         yield srv
 
 
