@@ -174,7 +174,7 @@ def ensure_files(
             PYGEOAPI_SERVER_URL=url, GEOCOMMUNS_DATABASE_URL=settings.database_url
         ):
             write_openapi(config, openapi)
-    webmap = settings.path(settings.webmap_dir)
+    webmap = settings.root / "webmap"
     return ServerFiles(
         config=config, openapi=openapi, webmap=webmap if (webmap / "index.html").is_file() else None
     )
