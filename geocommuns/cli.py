@@ -302,6 +302,65 @@ def serve_command(
         _fail(e)
 
 
+@app.command("export")
+def export_command(
+    layer: Annotated[str | None, typer.Option("--layer", help="Export only this layer.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default geodata/export).")
+    ] = None,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate", help="Validate the national-schema CSVs with frictionless (exit 1 on errors)."
+        ),
+    ] = False,
+) -> None:
+    """Open-data downloads per layer: GeoJSON, GeoPackage, CSV, national-schema CSV, metadata."""
+    from geocommuns.export import export_all
+    from geocommuns.schemacheck import SchemaUnavailableError, schema_file, validate_csv
+
+    settings = Settings()
+    target = out or settings.path(settings.export_dir)
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        publisher = territory_from_spec(settings.territory).name
+        results = export_all(
+            settings.path(settings.output), layers, target, publisher=publisher, only=layer
+        )
+    except GeocommunsError as e:
+        _fail(e)
+    invalid = False
+    for result in results:
+        console.print(
+            f"[bold]{result.layer}[/]: {result.features} features → {result.folder}", highlight=False
+        )
+        if result.national_csv is None:
+            continue
+        console.print(
+            f"  {result.national_csv.name}: {result.national_rows} rows", highlight=False
+        )
+        for left in result.left_out:
+            console.print(
+                f"  [yellow]left out[/] {left.id}: {left.column}: {left.reason}", highlight=False
+            )
+        if not validate:
+            continue
+        try:
+            schema = schema_file(layers[result.layer], settings.path(settings.schemas_dir))
+        except SchemaUnavailableError as e:
+            err.print(f"  [yellow]not validated:[/] {e}", highlight=False, soft_wrap=True)
+            continue
+        check = validate_csv(result.national_csv, schema)
+        if check.valid:
+            console.print(f"  [green]valid[/] against {schema.name} ({check.rows} rows)", highlight=False)
+            continue
+        invalid = True
+        console.print(f"  [red]{len(check.errors)} error(s)[/] against {schema.name}:", highlight=False)
+        for line in check.errors[:20]:
+            console.print(f"    {line}", highlight=False)
+    if invalid:
+        raise typer.Exit(1)
+
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""
     try:

@@ -10,6 +10,7 @@ own fields.
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,13 +124,68 @@ class Licence(_Model):
     url: str
 
 
+SchemaTransform = Literal["house_number", "street", "phone_spaced", "integer", "date", "rank"]
+
+
+class SchemaColumn(_Model):
+    """How one column of a national schema is filled from the layer's fields.
+
+    The value is, in this order of precedence: the constant ``value``; the ``template``
+    (``str.format`` over the feature's fields and the columns computed before this one);
+    the 1-based ``rank`` of the feature among those sharing the ``by`` columns; or the first
+    non-empty of the ``from`` fields, passed through the ``values`` map (item by item for
+    array fields, joined with the schema's separator; ``only_mapped`` drops what the map
+    does not name). Then ``transform`` and ``keep`` (a regular-expression character class:
+    other characters become spaces) apply, and ``default`` fills what is still empty.
+    Columns whose name starts with ``_`` are helpers, computed but not written. A feature
+    without a value for a ``required`` column is left out of the national CSV and listed
+    in the export report.
+    """
+
+    from_: list[str] = Field(default_factory=list, alias="from")
+    value: str | None = None
+    template: str | None = None
+    values: dict[str, str] = Field(default_factory=dict)
+    only_mapped: bool = False
+    transform: SchemaTransform | None = None
+    by: list[str] = Field(default_factory=list)
+    keep: str | None = None
+    default: str | None = None
+    required: bool = False
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("keep")
+    @classmethod
+    def _character_class(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(f"[^{value}]")
+            except re.error as e:
+                msg = f"keep {value!r} is not a valid character class ({e}); write it without brackets"
+                raise ValueError(msg) from e
+        return value
+
+
 class NationalSchema(_Model):
-    """A national (schema.data.gouv.fr style) schema the layer follows."""
+    """A national (schema.data.gouv.fr style) schema the layer follows.
+
+    ``file`` is the schema's file name in the schemas folder (``GEOCOMMUNS_SCHEMAS_DIR``),
+    ``schema_url`` where its JSON can be downloaded, ``separator`` what joins the values of
+    a multi-valued column, and ``fields`` maps every column of the schema, in the schema's
+    order, to the layer's fields (see :class:`SchemaColumn`).
+    """
 
     name: str
     version: str
     url: str
     file: str | None = None
+    schema_url: str | None = None
+    separator: str = "|"
+    fields: dict[str, SchemaColumn] = Field(default_factory=dict)
 
 
 class OsmDef(_Model):
@@ -221,6 +277,31 @@ class LayerDef(_Model):
     def sensitive_fields(self) -> list[str]:
         """Names of the fields never served anonymously."""
         return [f.name for f in self.fields if f.sensitive]
+
+    @model_validator(mode="after")
+    def _national_schema_uses_public_fields(self) -> LayerDef:
+        if self.national_schema is None:
+            return self
+        public = {f.name for f in self.fields if not f.sensitive}
+        known = set(public)
+        for column, spec in self.national_schema.fields.items():
+            template = spec.template or ""
+            names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
+            for name in [*spec.from_, *spec.by, *names]:
+                if name in self.sensitive_fields:
+                    msg = (
+                        f"national_schema.fields.{column} reads the sensitive field {name!r}; "
+                        "sensitive fields are never exported: remove it from the mapping"
+                    )
+                    raise ValueError(msg)
+                if name not in known:
+                    msg = (
+                        f"national_schema.fields.{column} reads unknown field {name!r}; use a "
+                        "field of the layer or a column declared before this one"
+                    )
+                    raise ValueError(msg)
+            known.add(column)
+        return self
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

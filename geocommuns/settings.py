@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     report_dir: Path = Path("geodata")
     territory: str = "epci:200023737"
     database_url: str | None = None
+    #: Where ``geocommuns export`` writes the open-data downloads.
+    export_dir: Path = Path("geodata/export")
+    #: Folder holding the national schemas' JSON files (``national_schema.file``); a schema
+    #: missing here is downloaded from its ``schema_url`` into it when online.
+    schemas_dir: Path = Path("geodata/schemas")
+    #: Where ``geocommuns indicators`` writes ``indicateurs.html`` and ``indicators.json``.
+    indicators_dir: Path = Path("webmap")
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""
