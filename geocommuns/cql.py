@@ -345,8 +345,16 @@ def _spatial(predicate: str, blob: bytes | None, wkb: bytes) -> int:
     return int(bool(getattr(shapely, predicate)(geom, other)))
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 def register_sqlite_functions(con: sqlite3.Connection) -> None:
-    """Add ``gc_spatial`` to a connection and make ``LIKE`` case-sensitive as in CQL2.
+    """Add ``gc_spatial``, Unicode ``lower``/``upper``, and make ``LIKE`` case-sensitive.
 
     Parameters
     ----------
@@ -354,4 +362,7 @@ def register_sqlite_functions(con: sqlite3.Connection) -> None:
         A connection to the GeoPackage.
     """
     con.create_function("gc_spatial", 3, _spatial, deterministic=True)
+    # SQLite's own lower() and upper() only fold ASCII: 'É' would never match 'é'
+    con.create_function("lower", 1, _lower, deterministic=True)
+    con.create_function("upper", 1, _upper, deterministic=True)
     con.execute("PRAGMA case_sensitive_like = ON")

@@ -10,6 +10,7 @@ both are generated when missing.
 from __future__ import annotations
 
 import contextlib
+import json
 import mimetypes
 import os
 import sys
@@ -301,9 +302,47 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
         query = environ.get("QUERY_STRING", "")
         if "filter-lang=" in query:
             environ["QUERY_STRING"] = _query_without_filter_lang(query)
+        if method == "GET" and path.startswith("/collections/") and path.endswith("/items"):
+            return _without_dangling_next(api, environ, with_cors)
         return api(environ, with_cors)
 
     return app
+
+
+def _without_dangling_next(
+    api: WSGIApp, environ: dict[str, Any], start_response: StartResponse
+) -> Iterable[bytes]:
+    """Call pygeoapi for an items page; drop its ``next`` link when nothing follows.
+
+    pygeoapi 0.21 adds ``next`` to every full page, so a client paging through a layer
+    whose size is a multiple of ``limit`` is sent to an empty page.
+    """
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured.update(status=status, headers=headers)
+        return lambda data: None
+
+    result = api(environ, capture)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    headers: list[tuple[str, str]] = captured["headers"]
+    ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+    if captured["status"].startswith("200") and "json" in ctype and b'"next"' in body:
+        doc = json.loads(body)
+        matched, returned = doc.get("numberMatched"), doc.get("numberReturned")
+        offset = int(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("offset", ["0"])[0])
+        if isinstance(matched, int) and isinstance(returned, int) and offset + returned >= matched:
+            doc["links"] = [x for x in doc.get("links", []) if x.get("rel") != "next"]
+            body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+    start_response(captured["status"], headers)
+    return [body]
 
 
 def adapt_pygeoapi() -> None:

@@ -73,6 +73,14 @@ def test_conformance(server):
     classes = get(server, "/conformance", f="json").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter" in classes
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in classes
+    # only what works is advertised: no transactions (Part 4) on the read-only service
+    assert not any("ogcapi-features-4" in c or "ogcapi-features-5" in c for c in classes)
+    # and the list does not grow from one request to the next (pygeoapi 0.21 appends)
+    again = get(server, "/conformance", f="json").json()["conformsTo"]
+    assert again == classes and len(set(classes)) == len(classes)
 
 
 def test_collections_lists_five(server, layers):
@@ -286,3 +294,142 @@ def test_serve_refuses_zero_workers():
     result = CliRunner().invoke(app, ["serve", "--workers", "0"])
     assert result.exit_code == 2
     assert "--workers must be at least 1" in result.output
+
+
+EPSG2154 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def test_output_crs_and_content_crs(server):
+    import pyproj
+
+    lon, lat = equipement_position(7)
+    item = "/collections/equipements/items/test-equipements--7"
+    r = get(server, item)
+    assert r.headers["content-crs"] == f"<{CRS84}>"
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([lon, lat])
+    collection = get(server, "/collections/equipements", f="json").json()
+    assert {CRS84, EPSG4326, EPSG2154} <= set(collection["crs"])
+    assert collection["storageCrs"] == CRS84
+    # Lambert-93, item and items
+    x, y = pyproj.Transformer.from_crs(4326, 2154, always_xy=True).transform(lon, lat)
+    r = get(server, item, crs=EPSG2154)
+    assert r.headers["content-crs"] == f"<{EPSG2154}>"
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.01)
+    doc = get(server, "/collections/equipements/items", crs=EPSG2154, limit=100).json()
+    got = {f["id"]: f["geometry"]["coordinates"] for f in doc["features"]}
+    assert got["test-equipements--7"] == pytest.approx([x, y], abs=0.01)
+    # EPSG:4326 is latitude first
+    r = get(server, item, crs=EPSG4326)
+    assert r.headers["content-crs"] == f"<{EPSG4326}>"
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([lat, lon])
+    bad = httpx.get(server.url + item, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/3857"})
+    assert bad.status_code == 400
+
+
+def test_bbox_crs(server):
+    import pyproj
+
+    to_l93 = pyproj.Transformer.from_crs(4326, 2154, always_xy=True)
+    # a Lambert-93 box around equipements 5..9 (lon 1.45..1.49, lat 44.40..44.42)
+    xs, ys = to_l93.transform([1.445, 1.495, 1.445, 1.495], [44.395, 44.395, 44.425, 44.425])
+    bbox = f"{min(xs)},{min(ys)},{max(xs)},{max(ys)}"
+    doc = get(server, "/collections/equipements/items", bbox=bbox, **{"bbox-crs": EPSG2154}).json()
+    ids = {f["id"] for f in doc["features"]}
+    assert {f"test-equipements--{i}" for i in range(5, 10)} <= ids
+    assert all(1.43 <= f["geometry"]["coordinates"][0] <= 1.51 for f in doc["features"])
+    r = httpx.get(server.url + "/collections/equipements/items", params={"bbox-crs": EPSG2154})
+    assert r.status_code == 400  # bbox-crs without bbox
+
+
+CQL2_CASES = [
+    ("categorie = 'sport'", {i for i in range(N_EQUIPEMENTS) if i % 5 == 0}),
+    ("'sport' = categorie", {i for i in range(N_EQUIPEMENTS) if i % 5 == 0}),
+    ("categorie <> 'sport'", {i for i in range(N_EQUIPEMENTS) if i % 5 != 0}),
+    ("nom LIKE 'Équipement 1%'", set(range(10, 20))),
+    ("nom LIKE 'équipement 1%'", set()),  # LIKE is case-sensitive, as CQL2 says
+    ("CASEI(nom) LIKE CASEI('ÉQUIPEMENT 1%')", set(range(10, 20))),
+    ("nom LIKE 'Équipement 0_'", set(range(10))),
+    ("erp_categorie BETWEEN 2 AND 3", {i for i in range(N_EQUIPEMENTS) if i % 5 in (1, 2)}),
+    ("erp_categorie >= 5 OR france_services = true", {0, 1, 2, 4, 9, 14, 19, 24}),
+    ("france_services = true AND erp_categorie > 1", {1, 2}),
+    ("categorie IN ('sport', 'culture')", {i for i in range(N_EQUIPEMENTS) if i % 5 in (0, 1)}),
+    ("code_insee = '46042' AND nom IS NULL", set()),
+    ("type IS NOT NULL AND erp_categorie < 2", {i for i in range(N_EQUIPEMENTS) if i % 5 == 0}),
+    ("S_INTERSECTS(geometry, BBOX(1.445, 44.39, 1.495, 44.43))", set(range(5, 10))),
+    (
+        "S_INTERSECTS(geometry, POLYGON((1.445 44.39, 1.495 44.39, 1.495 44.43, 1.445 44.43, 1.445 44.39)))",
+        set(range(5, 10)),
+    ),
+    ("S_WITHIN(geometry, POLYGON((1.3 44.3, 1.425 44.3, 1.425 44.5, 1.3 44.5, 1.3 44.3)))", {0, 1, 2}),
+    ("S_DISJOINT(geometry, BBOX(1.425, 44.3, 2.0, 44.5))", {0, 1, 2}),
+    ("S_INTERSECTS(geometry, POINT(1.47 44.41))", {7}),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CQL2_CASES, ids=[c[0] for c in CQL2_CASES])
+def test_cql2_text_filter(server, expression, expected):
+    for params in ({"filter": expression}, {"filter": expression, "filter-lang": "cql2-text"}):
+        doc = get(server, "/collections/equipements/items", limit=100, **params).json()
+        got = {int(f["id"].rsplit("--", 1)[1]) for f in doc["features"]}
+        assert got == expected, (expression, sorted(got))
+        assert doc["numberMatched"] == len(expected)
+
+
+def test_cql2_filter_on_lists_json_and_with_paging(server):
+    doc = get(server, "/collections/wifi/items", filter="ssid = 'Cahors-2'").json()
+    assert [f["id"] for f in doc["features"]] == ["test-wifi--2"]
+    as_json = json.dumps({"op": "=", "args": [{"property": "categorie"}, "culture"]})
+    doc = get(server, "/collections/equipements/items", filter=as_json, **{"filter-lang": "cql2-json"}).json()
+    assert doc["numberMatched"] == 5
+    page = get(
+        server, "/collections/equipements/items", filter="erp_categorie > 2", sortby="-nom", limit=4, offset=4
+    ).json()
+    assert page["numberMatched"] == 15 and page["numberReturned"] == 4
+    nxt = link(page, "next")
+    assert nxt is not None and "filter=" in nxt
+    assert [f["properties"]["nom"] for f in page["features"]] == sorted(
+        [f"Équipement {i:02d}" for i in range(N_EQUIPEMENTS) if i % 5 >= 2], reverse=True
+    )[4:8]
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("adresse_mac = 'x'", "adresse_mac"),  # sensitive: unknown to filters
+        ("nimporte_quoi = 1", "nimporte_quoi"),
+        ("categorie = ", None),  # syntax
+        ("nom = 'x'; DROP TABLE wifi", None),
+        ("T_AFTER(date_maj, TIMESTAMP('2020-01-01T00:00:00Z'))", None),
+    ],
+)
+def test_bad_filters_are_400(server, expression, reason):
+    r = httpx.get(server.url + "/collections/wifi/items", params={"filter": expression}, headers=GEOJSON)
+    assert r.status_code == 400, (expression, r.text[:300])
+    if reason:
+        assert reason in r.json()["description"]
+    # the table is still there and whole
+    assert get(server, "/collections/wifi/items").json()["numberMatched"] == 4
+
+
+def test_no_next_link_after_an_exactly_full_last_page(server):
+    last = get(server, "/collections/equipements/items", limit=5, offset=20).json()
+    assert last["numberReturned"] == 5 and last["numberMatched"] == N_EQUIPEMENTS
+    assert link(last, "next") is None and link(last, "prev") is not None
+    before = get(server, "/collections/equipements/items", limit=5, offset=15).json()
+    assert link(before, "next") is not None
+
+
+def test_csv_output(server, layers):
+    import csv
+    import io
+
+    r = httpx.get(server.url + "/collections/equipements/items", params={"f": "csv", "limit": 100})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == N_EQUIPEMENTS
+    assert {"id", "nom", "categorie"} <= set(rows[0])
+    assert not set(rows[0]) & set(layers["equipements"].sensitive_fields)
+    r = httpx.get(server.url + "/collections/wifi/items", params={"f": "csv", "limit": 100})
+    assert r.status_code == 200 and "adresse_mac" not in r.text and "00:11:22:33:44" not in r.text
