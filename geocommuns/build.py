@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
+from geocommuns.conflate import Conflation, conflate, write_pairs_csv
 from geocommuns.errors import BuildError, GeocommunsError
 from geocommuns.harmonise import Harmonised, features_frame, harmonise_table
 from geocommuns.layerdef import LayerDef, layers_from_dir
-from geocommuns.report import BuildReport, SourceReport
+from geocommuns.report import BuildReport, ConflationSummary, SourceReport
 from geocommuns.settings import Settings
 from geocommuns.sourcedef import SourceDef, sources_from_dir
 from geocommuns.sources import table_from_source
@@ -104,7 +106,15 @@ def build(
         parts[source.layer].append(result.features)
         if progress:
             progress(source.id, done + 1, len(sources), 0)
-    built = {k: _concat(layers[k], frames) for k, frames in parts.items()}
+    kinds = {s.id: s.kind for s in sources}
+    built: dict[str, gpd.GeoDataFrame] = {}
+    conflation_dir = settings.path(settings.report_dir) / "conflation"
+    for old in conflation_dir.glob("*.csv") if conflation_dir.exists() else []:
+        old.unlink()
+    for layer_id, frames in parts.items():
+        merged = conflate(_concat(layers[layer_id], frames), layers[layer_id], kinds=kinds)
+        built[layer_id] = merged.features
+        _account_merges(report, layer_id, merged, conflation_dir / f"{layer_id}.csv")
     report.layers = {k: len(v) for k, v in built.items()}
     failed = [s for s in report.sources if s.error]
     report.write(settings.path(settings.report_dir))
@@ -114,6 +124,31 @@ def build(
         raise BuildError(msg)
     write_geopackage(built, layers, output)
     return BuildResult(report=report, layers=built)
+
+
+def _account_merges(
+    report: BuildReport, layer_id: str, merged: Conflation, csv_path: Path
+) -> None:
+    """Move absorbed features from 'written' to 'merged' and record the conflation report."""
+    for source in report.sources:
+        if source.layer == layer_id and merged.merged_away.get(source.source):
+            count = merged.merged_away[source.source]
+            source.features_written -= count
+            source.rows_merged += count
+    if not merged.pairs:
+        return
+    write_pairs_csv(merged.pairs, csv_path)
+    report.conflation[layer_id] = ConflationSummary(
+        pairs=len(merged.pairs),
+        decisions=merged.counts(),
+        file=str(csv_path),
+        uncertain=[
+            f"{p.left_id} ({p.left_name}) / {p.right_id} ({p.right_name}): "
+            f"score {p.score}, {p.distance_m} m"
+            for p in merged.pairs
+            if p.decision == "uncertain"
+        ],
+    )
 
 
 def _concat(layer: LayerDef, frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:

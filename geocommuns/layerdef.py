@@ -205,6 +205,50 @@ class OsmDef(_Model):
     match_distance_m: float = 50.0
 
 
+class ConflationDef(_Model):
+    """How features of the layer delivered by different sources are matched and merged.
+
+    Every layer has one (the defaults apply when the YAML has no ``conflation`` block), so
+    adding a layer needs no Python. Two features are a candidate pair when they come from
+    different sources and lie within ``distance_m`` of each other (default: the ``osm``
+    block's ``match_distance_m``, else 50 m). Their score (0 to 1) is the weighted mean of
+    the name similarity, the closeness and whether they are in the same commune; a pair
+    whose categories are incompatible is never merged. Pairs scoring at least
+    ``merge_score`` are merged (best first, each feature at most once per other source);
+    pairs between ``review_score`` and ``merge_score`` are listed for review.
+
+    ``precedence`` orders sources by kind (``file``, ``mairies``, ``osm``) or by source
+    id: the first with a value gives a field (and the first gives the position and the
+    id). ``fields`` overrides that order per field.
+    """
+
+    enabled: bool = True
+    distance_m: float | None = Field(default=None, gt=0)
+    merge_score: float = Field(default=0.8, ge=0, le=1)
+    review_score: float = Field(default=0.6, ge=0, le=1)
+    name_weight: float = Field(default=0.6, ge=0)
+    distance_weight: float = Field(default=0.2, ge=0)
+    commune_weight: float = Field(default=0.2, ge=0)
+    category_field: str | None = "categorie"
+    compatible: list[list[str]] = Field(default_factory=list)
+    stop_words: list[str] = Field(default_factory=list)
+    precedence: list[str] = Field(default_factory=lambda: ["file", "mairies", "osm"])
+    fields: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ConflationDef:
+        if self.review_score > self.merge_score:
+            msg = (
+                f"review_score ({self.review_score}) must not exceed merge_score "
+                f"({self.merge_score}): pairs in between are the ones listed for review"
+            )
+            raise ValueError(msg)
+        if self.name_weight + self.distance_weight + self.commune_weight <= 0:
+            msg = "name_weight, distance_weight and commune_weight cannot all be 0"
+            raise ValueError(msg)
+        return self
+
+
 class ExcludeRule(_Model):
     """Rows matching this rule are personal data: never published, counted as rejected."""
 
@@ -226,6 +270,7 @@ class LayerDef(_Model):
     national_schema: NationalSchema | None = None
     style: Style
     osm: OsmDef | None = None
+    conflation: ConflationDef = Field(default_factory=ConflationDef)
     exclude: list[ExcludeRule] = Field(default_factory=list)
     fields: list[FieldDef]
 
@@ -253,7 +298,21 @@ class LayerDef(_Model):
                 if target not in names:
                     msg = f"osm.tags maps {tag!r} to unknown field {target!r}"
                     raise ValueError(msg)
+        conflation = self.conflation
+        unknown = [f for f in conflation.fields if f not in names]
+        if conflation.category_field and conflation.category_field not in names:
+            unknown.append(conflation.category_field)
+        if unknown:
+            msg = f"conflation names unknown field(s) {', '.join(unknown)}"
+            raise ValueError(msg)
         return self
+
+    @property
+    def match_distance_m(self) -> float:
+        """How far apart two features of different sources may be to be compared, in metres."""
+        if self.conflation.distance_m is not None:
+            return self.conflation.distance_m
+        return self.osm.match_distance_m if self.osm else 50.0
 
     def field(self, name: str) -> FieldDef:
         """Return the field called ``name``."""

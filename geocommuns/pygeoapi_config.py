@@ -210,6 +210,18 @@ def _description(layer: LayerDef) -> dict[str, str]:
     if layer.osm is not None:
         fr += " Une partie des objets vient d'OpenStreetMap : © les contributeurs OpenStreetMap (ODbL)."
         en += " Some features come from OpenStreetMap: © OpenStreetMap contributors (ODbL)."
+    if layer.conflation.enabled:
+        odbl = layer.osm is not None
+        fr += (
+            " Quand plusieurs sources décrivent le même lieu, leurs objets sont fusionnés : "
+            "« provenance » donne la source de chaque champ et la licence cumule celles des "
+            "sources utilisées" + (" (ODbL dès qu'une valeur vient d'OpenStreetMap)." if odbl else ".")
+        )
+        en += (
+            " When several sources describe the same place their features are merged: "
+            "'provenance' gives the source of each field and the licence combines those of "
+            "the sources used" + (" (ODbL as soon as a value comes from OpenStreetMap)." if odbl else ".")
+        )
     return {"fr": fr, "en": en}
 
 

@@ -131,6 +131,16 @@ def _reason_kind(reason: str) -> str:
 
 
 @dataclass
+class ConflationSummary:
+    """What conflation decided in one layer (every pair is in the CSV ``file``)."""
+
+    pairs: int
+    decisions: dict[str, int]
+    file: str
+    uncertain: list[str] = field(default_factory=list)
+
+
+@dataclass
 class BuildReport:
     """Accounting of a whole build."""
 
@@ -139,6 +149,7 @@ class BuildReport:
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
     sources: list[SourceReport] = field(default_factory=list)
     layers: dict[str, int] = field(default_factory=dict)
+    conflation: dict[str, ConflationSummary] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -154,6 +165,7 @@ class BuildReport:
             "balanced": self.balanced,
             "totals": self.totals(),
             "layers": self.layers,
+            "conflation": {k: asdict(v) for k, v in self.conflation.items()},
             "sources": [s.to_dict() for s in self.sources],
         }
 
@@ -210,6 +222,7 @@ class BuildReport:
                 f"{s.rows_rejected} | {s.rows_merged} | {len(s.warnings)} | "
                 f"{'yes' if s.balanced else 'NO'} |"
             )
+        lines += self._conflation_markdown()
         for s in self.sources:
             if not (s.rejects or s.error or s.notes):
                 continue
@@ -222,3 +235,31 @@ class BuildReport:
             if s.info.get("rejects_file"):
                 lines.append(f"- rejected rows: `{s.info['rejects_file']}`")
         return "\n".join(lines) + "\n"
+
+    def _conflation_markdown(self, limit: int = 20) -> list[str]:
+        if not self.conflation:
+            return []
+        lines = [
+            "",
+            "## Conflation",
+            "",
+            "Features of the same place from different sources are merged into one "
+            "(it keeps every identity and the source of each field); uncertain pairs are "
+            "not merged but listed for review.",
+            "",
+            "| layer | pairs considered | merged | uncertain | superseded | distinct | report |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for layer, c in self.conflation.items():
+            d = c.decisions
+            lines.append(
+                f"| {layer} | {c.pairs} | {d.get('merged', 0)} | {d.get('uncertain', 0)} | "
+                f"{d.get('superseded', 0)} | {d.get('distinct', 0)} | `{c.file}` |"
+            )
+        for layer, c in self.conflation.items():
+            if c.uncertain:
+                lines += ["", f"### {layer}: pairs to review", ""]
+                lines += [f"- {u}" for u in c.uncertain[:limit]]
+                if len(c.uncertain) > limit:
+                    lines.append(f"- … and {len(c.uncertain) - limit} more in `{c.file}`")
+        return lines

@@ -11,10 +11,12 @@ Usage: .venv/bin/python scripts/make_samples.py
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import re
 import zipfile
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import geopandas as gpd
 import pandas as pd
@@ -352,6 +354,154 @@ constants:
 """)
 
 
+def offset(lon: float, lat: float, metres: float, rng: random.Random) -> tuple[float, float]:
+    """A position ``metres`` away from (lon, lat) in a random direction."""
+    bearing = rng.uniform(0, 2 * math.pi)
+    dlat = metres * math.cos(bearing) / 111_320
+    dlon = metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+    return round(lon + dlon, 7), round(lat + dlat, 7)
+
+
+def osm_xml(objects: list[tuple[str, tuple[float, float] | list[tuple[float, float]], dict[str, str]]]) -> str:
+    """An OSM XML document: nodes, and closed ways for the objects given as rings."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<!-- SAMPLE DATA written by scripts/make_samples.py: invented OpenStreetMap-style objects '
+        "for the demo and the tests, not an extract of OpenStreetMap. -->",
+        '<osm version="0.6" generator="geocommuns make_samples.py">',
+    ]
+    stamp = 'version="1" timestamp="2026-07-14T10:00:00Z"'
+    node_id, way_id = 1000, 5000
+    for _, where, tags in objects:
+        tag_lines = "".join(
+            f'<tag k="{k}" v="{xml_escape(v, {chr(34): "&quot;"})}"/>' for k, v in tags.items()
+        )
+        if isinstance(where, tuple):
+            node_id += 1
+            lines.append(
+                f'  <node id="{node_id}" lat="{where[1]}" lon="{where[0]}" {stamp}>{tag_lines}</node>'
+            )
+            continue
+        refs = []
+        for lon, lat in where:
+            node_id += 1
+            lines.append(f'  <node id="{node_id}" lat="{lat}" lon="{lon}" {stamp}/>')
+            refs.append(node_id)
+        way_id += 1
+        nds = "".join(f'<nd ref="{r}"/>' for r in [*refs, refs[0]])
+        lines.append(f'  <way id="{way_id}" {stamp}>{nds}{tag_lines}</way>')
+    lines.append("</osm>")
+    return "\n".join(lines) + "\n"
+
+
+def square(lon: float, lat: float, half_m: float) -> list[tuple[float, float]]:
+    """The corners of a square of side ``2 * half_m`` metres around (lon, lat)."""
+    dlat = half_m / 111_320
+    dlon = half_m / (111_320 * math.cos(math.radians(lat)))
+    return [(round(lon + a * dlon, 7), round(lat + b * dlat, 7)) for a, b in
+            ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+
+
+def osm_cahors() -> None:
+    """OpenStreetMap-style objects of the Grand Cahors, some overlapping the deliveries.
+
+    Written after the deliveries and from their files, so that some objects sit a few
+    metres from a delivered feature with a slightly different name (the conflation merges
+    them), some are uncertain or of another category (listed, not merged), and some exist
+    only here.
+    """
+    rng = random.Random(46190)
+    folder = SOURCES / "osm-cahors"
+    to_wgs84 = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
+    pav = pd.read_csv(SOURCES / "46042-cahors" / "pav_cahors.csv", sep=";", encoding="cp1252",
+                      dtype=str).set_index("N° PAV")
+
+    def pav_at(ref: str) -> tuple[float, float]:
+        x, y = (float(pav.loc[ref, c].replace(",", ".")) for c in ("X_L93", "Y_L93"))
+        return to_wgs84.transform(x, y)
+
+    wifi = gpd.read_file(SOURCES / "46191-mercues" / "bornes_wifi.geojson").set_index("id_borne")
+    pradines = gpd.read_file(SOURCES / "46224-pradines" / "equipements_pradines.shp")
+    pradines = pradines.to_crs("EPSG:4326").set_index("CODE")
+    tiers = pd.read_excel(SOURCES / "46088-douelle" / "tiers_lieux.xlsx").set_index("Identifiant")
+
+    def near(point: tuple[float, float], metres: float) -> tuple[float, float]:
+        return offset(point[0], point[1], metres, rng)
+
+    def geom_at(frame: gpd.GeoDataFrame, key: str) -> tuple[float, float]:
+        g = frame.loc[key, "geometry"]
+        return g.x, g.y
+
+    hours = "Mo-Fr 08:30-12:00,13:30-17:30"
+    objects = [
+        # town halls near the annuaire's positions (reference-mairies)
+        ("townhall", near(MAIRIES["46042"], 12), {
+            "amenity": "townhall", "name": "Mairie de Cahors", "wheelchair": "yes",
+            "opening_hours": hours}),
+        ("townhall", near(MAIRIES["46191"], 20), {
+            "amenity": "townhall", "name": "Mairie", "wheelchair": "limited"}),
+        ("townhall", near(MAIRIES["46007"], 8), {
+            "amenity": "townhall", "name": "Mairie d'Arcambal", "website": "https://www.arcambal.fr"}),
+        ("townhall", near(MAIRIES["46268"], 15), {
+            "amenity": "townhall", "name": "Mairie de Saint-Géry-Vers",
+            "website": "https://www.saint-gery-vers.fr", "wheelchair": "yes"}),
+        ("townhall", near(MAIRIES["46088"], 10), {"amenity": "townhall", "name": "Hôtel de ville"}),
+        # Pradines' equipment: a match, an uncertain pair, another category
+        ("gym", near(geom_at(pradines, "PRA02"), 15), {
+            "leisure": "sports_centre", "name": "Gymnase de Pradines", "wheelchair": "yes",
+            "opening_hours": "Mo-Sa 08:00-22:00"}),
+        ("library", near(geom_at(pradines, "PRA04"), 50), {
+            "amenity": "library", "name": "Médiathèque Robert-Doisneau"}),
+        ("hall", near(geom_at(pradines, "PRA01"), 10), {
+            "amenity": "community_centre", "name": "Salle des fêtes"}),
+        # only in OpenStreetMap
+        ("pool", square(*near(MAIRIES["46042"], 700), 25), {
+            "leisure": "swimming_pool", "name": "Piscine municipale de Cahors", "access": "yes"}),
+        ("museum", near(MAIRIES["46042"], 350), {"tourism": "museum", "name": "Musée Henri-Martin"}),
+        # recycling containers near Cahors' delivery
+        ("pav", near(pav_at("PAV-001"), 6), {
+            "amenity": "recycling", "recycling_type": "container", "name": "Point d'apport volontaire Nationale",
+            "recycling:paper": "yes", "operator": "Grand Cahors", "location": "overground"}),
+        ("pav", near(pav_at("PAV-005"), 4), {
+            "amenity": "recycling", "recycling_type": "container",
+            "name": "Point d'apport " + pav.loc["PAV-005", "Libellé"].split(" ", 2)[2],
+            "recycling:glass_bottles": "yes"}),
+        ("pav", near(pav_at("PAV-010"), 9), {
+            "amenity": "recycling", "recycling_type": "container",
+            "name": pav.loc["PAV-010", "Libellé"], "recycling:clothes": "yes", "recycling:shoes": "yes"}),
+        ("pav", near(pav_at("PAV-020"), 350), {
+            "amenity": "recycling", "recycling_type": "container", "name": "Colonne à verre du stade",
+            "recycling:glass_bottles": "yes"}),
+        ("centre", square(*near(MAIRIES["46149"], 900), 30), {
+            "amenity": "recycling", "recycling_type": "centre", "name": "Déchèterie de Lamagdelaine",
+            "opening_hours": "Mo-Sa 09:00-12:00,14:00-18:00", "recycling:green_waste": "yes",
+            "recycling:glass_bottles": "yes", "recycling:paper": "yes", "recycling:batteries": "yes"}),
+        # Mercuès' wifi hotspots
+        ("wifi", near(geom_at(wifi, "MER-WIFI-1"), 10), {
+            "internet_access": "wlan", "name": "Mairie de Mercuès", "internet_access:fee": "no",
+            "internet_access:ssid": "WiFi4EU", "opening_hours": "Mo-We 09:00-12:00"}),
+        ("wifi", near(geom_at(wifi, "MER-WIFI-4"), 15), {
+            "internet_access": "wlan", "name": "Bibliothèque", "internet_access:fee": "no"}),
+        ("wifi", near(MAIRIES["46191"], 900), {
+            "internet_access": "wlan", "name": "Camping de Mercuès", "internet_access:fee": "customers"}),
+        # tiers-lieux
+        ("cowork", near((tiers.loc["TL01", "Longitude"], tiers.loc["TL01", "Latitude"]), 10), {
+            "office": "coworking", "name": "La Cale", "website": "https://lacale.example.org",
+            "opening_hours": "Mo-Fr 09:00-18:00"}),
+        ("cowork", near(MAIRIES["46042"], 450), {
+            "amenity": "coworking_space", "name": "Cowork du Boulevard", "fee": "yes"}),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "grand-cahors-sample.osm").write_text(osm_xml(objects), encoding="utf-8")
+    for layer in ("equipements", "conteneurs", "wifi", "tiers_lieux"):
+        write_yaml(folder, f"{layer}.yml", f"""
+layer: {layer}
+kind: osm
+path: grand-cahors-sample.osm
+producer: OpenStreetMap contributors (SAMPLE objects written by scripts/make_samples.py)
+""")
+
+
 def main() -> None:
     """Write every sample delivery."""
     cahors_conteneurs()
@@ -360,6 +510,7 @@ def main() -> None:
     douelle_tiers_lieux()
     arcambal_telesante()
     saint_gery_conteneurs()
+    osm_cahors()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -15,14 +16,18 @@ from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-EXPECTED = {  # source: (read, written, rejected)
-    "46007-arcambal-telesante": (6, 5, 1),
-    "46042-cahors-conteneurs": (24, 21, 3),
-    "46088-douelle-tiers_lieux": (6, 5, 1),
-    "46191-mercues-wifi": (6, 6, 0),
-    "46224-pradines-equipements": (8, 7, 1),
-    "46268-saint-gery-vers-conteneurs": (8, 8, 0),
-    "reference-mairies": (36, 36, 0),
+EXPECTED = {  # source: (read, written, rejected, merged into another source's feature)
+    "46007-arcambal-telesante": (6, 5, 1, 0),
+    "46042-cahors-conteneurs": (24, 21, 3, 0),
+    "46088-douelle-tiers_lieux": (6, 5, 1, 0),
+    "46191-mercues-wifi": (6, 6, 0, 0),
+    "46224-pradines-equipements": (8, 7, 1, 0),
+    "46268-saint-gery-vers-conteneurs": (8, 8, 0, 0),
+    "osm-cahors-conteneurs": (5, 2, 0, 3),
+    "osm-cahors-equipements": (10, 5, 0, 5),
+    "osm-cahors-tiers_lieux": (2, 1, 0, 1),
+    "osm-cahors-wifi": (3, 1, 0, 2),
+    "reference-mairies": (36, 36, 0, 0),
 }
 
 
@@ -45,7 +50,8 @@ def built(tmp_path_factory):
 def test_every_source_balanced_with_expected_counts(built):
     _, result = built
     got = {
-        s.source: (s.rows_read, s.features_written, s.rows_rejected) for s in result.report.sources
+        s.source: (s.rows_read, s.features_written, s.rows_rejected, s.rows_merged)
+        for s in result.report.sources
     }
     assert got == EXPECTED
     for s in result.report.sources:
@@ -96,7 +102,7 @@ def test_reports_written(built):
     data = json.loads((settings.report_dir / "build-report.json").read_text())
     assert data["balanced"] is True
     assert data["totals"] == {
-        "rows_read": 94, "features_written": 88, "rows_rejected": 6, "rows_merged": 0
+        "rows_read": 114, "features_written": 97, "rows_rejected": 6, "rows_merged": 11
     }
     assert "| 46042-cahors-conteneurs | conteneurs | 24 | 21 | 3 | 0 |" in (
         settings.report_dir / "build-report.md"
@@ -118,3 +124,45 @@ def test_failed_build_leaves_previous_geopackage_untouched(tmp_path):
     with pytest.raises(BuildError, match="could not be read"):
         build(_settings(tmp_path, sources))
     assert settings.output.read_bytes() == before
+
+
+def test_osm_and_commune_sources_merged_with_a_readable_report(built):
+    settings, result = built
+    assert result.report.layers == {
+        "conteneurs": 31, "equipements": 48, "telesante": 5, "tiers_lieux": 6, "wifi": 7
+    }
+    for layer, count in result.report.layers.items():
+        written = sum(s.features_written for s in result.report.sources if s.layer == layer)
+        assert written == count, layer
+    equipements = pyogrio.read_dataframe(settings.output, layer="equipements").set_index("id")
+    cahors = equipements.loc["reference-mairies--46042"]
+    assert cahors["osm_id"] == "node/1001"
+    assert json.loads(cahors["merged_from"]) == ["osm-cahors-equipements--node/1001"]
+    provenance = json.loads(cahors["provenance"])
+    assert provenance["acces_pmr"] == "osm-cahors-equipements"
+    assert provenance["telephone"] == "reference-mairies"
+    assert cahors["licence"] == "etalab-2.0 AND ODbL-1.0"
+    assert "OpenStreetMap" in cahors["attribution"]
+    assert not equipements.index.str.startswith("osm-cahors-equipements--node/1001").any()
+    # OSM-only objects stay, with ODbL alone
+    pool = equipements[equipements["nom"] == "Piscine municipale de Cahors"]
+    assert list(pool["licence"]) == ["ODbL-1.0"] and list(pool["source_id"]) == ["way/5001"]
+
+    csv_path = settings.report_dir / "conflation" / "equipements.csv"
+    rows = {(r["left_id"], r["right_id"]): r for r in csv.DictReader(csv_path.open(encoding="utf-8"))}
+    pair = rows[("46224-pradines-equipements--PRA04", "osm-cahors-equipements--node/1007")]
+    assert (pair["decision"], pair["left_name"], pair["right_name"]) == (
+        "uncertain", "Médiathèque", "Médiathèque Robert-Doisneau"
+    )
+    hall = rows[("46224-pradines-equipements--PRA01", "osm-cahors-equipements--node/1008")]
+    assert hall["decision"] == "distinct" and "categories differ" in hall["reason"]
+    assert sum(r["decision"] == "merged" for r in rows.values()) == 5
+    markdown = (settings.report_dir / "build-report.md").read_text(encoding="utf-8")
+    assert "## Conflation" in markdown
+    assert "| equipements | 8 | 5 | 1 | 0 | 2 |" in markdown
+    assert "Médiathèque Robert-Doisneau" in markdown
+    wifi = pyogrio.read_dataframe(settings.output, layer="wifi")
+    assert set(wifi["osm_id"].dropna()) == {"node/1022", "node/1023", "node/1024"}
+    assert "adresse_mac" not in json.loads(
+        wifi.set_index("id").loc["46191-mercues-wifi--MER-WIFI-1", "provenance"]
+    )
