@@ -1,0 +1,291 @@
+"""bench.backends: start and stop each server under test, bound to 127.0.0.1.
+
+Six backends serve the same synthetic layer:
+
+``geocommuns-gpkg``
+    ``geocommuns serve`` on the GeoPackage (the default deployment).
+``geocommuns-postgis``
+    ``geocommuns serve`` with ``GEOCOMMUNS_DATABASE_URL`` set, when
+    :mod:`geocommuns.provider_postgis` exists and ``geocommuns config`` renders it.
+``pygeoapi-postgresql``, ``pygeoapi-sqlitegpkg``
+    Stock pygeoapi (same version as geocommuns uses) under gunicorn, with its own
+    ``PostgreSQL`` and ``SQLiteGPKG`` providers; the latter on a scratch copy of the
+    GeoPackage, since it writes into the file.
+``tipg``
+    tipg under uvicorn, from its own virtualenv (``bench/.venv-tipg``), on the same
+    PostGIS table.
+``http-floor``
+    The same gunicorn stack returning captured responses (:mod:`bench.floor`).
+
+Every server runs in its own process group and is stopped by that group's id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from geocommuns.pygeoapi_config import config_from_settings, write_config
+from geocommuns.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TIPG_VENV = ROOT / "bench" / ".venv-tipg"
+BACKENDS = (
+    "geocommuns-gpkg",
+    "geocommuns-postgis",
+    "pygeoapi-postgresql",
+    "pygeoapi-sqlitegpkg",
+    "tipg",
+    "http-floor",
+)
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend cannot run on this machine; the message says why and how to fix it."""
+
+
+@dataclass
+class Workspace:
+    """What every backend needs: the data, the database, a scratch folder."""
+
+    gpkg: Path
+    layer: str
+    database_url: str
+    scratch: Path
+    workers: int = 2
+    floor_dir: Path | None = None
+
+
+@dataclass
+class Server:
+    """A server under test."""
+
+    backend: str
+    url: str
+    #: Path of the benchmarked collection's items (``/collections/<id>/items``).
+    items: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def postgis_provider_available() -> bool:
+    """Whether the lead's ``geocommuns.provider_postgis`` module is importable."""
+    return importlib.util.find_spec("geocommuns.provider_postgis") is not None
+
+
+def _pg_params(database_url: str) -> dict[str, Any]:
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    return {
+        "host": info.get("host", "127.0.0.1"),
+        "port": int(info.get("port", 5432)),
+        "dbname": info["dbname"],
+        "user": info.get("user", "postgres"),
+        "password": info.get("password"),
+        "search_path": ["public"],
+    }
+
+
+def _geocommuns_config(ws: Workspace, folder: Path, *, postgis: bool) -> Path:
+    """geocommuns' own rendered configuration (``geocommuns config``) for this data."""
+    settings = Settings(
+        output=ws.gpkg, database_url=ws.database_url if postgis else None, root=ROOT
+    )
+    if postgis:
+        config = config_from_settings(settings, extent="data", backend="postgis")
+    else:
+        config = config_from_settings(settings, extent="data", data=str(ws.gpkg), backend="gpkg")
+    if postgis:
+        names = {p["name"] for r in config["resources"].values() for p in r["providers"]}
+        if not any("postgis" in n.lower() for n in names):
+            msg = (
+                "geocommuns.provider_postgis exists but 'geocommuns config' with "
+                f"GEOCOMMUNS_DATABASE_URL set still renders {', '.join(sorted(names))}"
+            )
+            raise BackendUnavailable(msg)
+    path = folder / "pygeoapi-config.yml"
+    write_config(config, path)
+    return path
+
+
+def _stock_config(ws: Workspace, folder: Path, provider: dict[str, Any]) -> Path:
+    """A stock pygeoapi configuration: geocommuns' server block, one collection."""
+    settings = Settings(output=ws.gpkg, database_url=None, root=ROOT)
+    config = config_from_settings(settings, extent="data", data=str(ws.gpkg))
+    resource = dict(config["resources"][ws.layer])
+    resource["providers"] = [provider]
+    config["resources"] = {ws.layer: resource}
+    path = folder / "pygeoapi-config.yml"
+    write_config(config, path)
+    return path
+
+
+def _stock_openapi(config: Path, folder: Path, url: str) -> Path:
+    openapi = folder / "openapi.yml"
+    env = {**os.environ, "PYGEOAPI_SERVER_URL": url, "PYGEOAPI_CONFIG": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stock_shim", str(config), str(openapi)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    if done.returncode != 0:
+        msg = f"stock pygeoapi could not generate its OpenAPI document: {done.stderr.strip()[-800:]}"
+        raise BackendUnavailable(msg)
+    return openapi
+
+
+def _gunicorn(app: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--no-control-socket", app,
+    ]
+
+
+def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list[str], dict[str, str], str]:
+    """argv, extra environment and items path of ``backend``."""
+    url = f"http://127.0.0.1:{port}"
+    items = f"/collections/{ws.layer}/items"
+    if backend in {"geocommuns-gpkg", "geocommuns-postgis"}:
+        postgis = backend == "geocommuns-postgis"
+        if postgis and not postgis_provider_available():
+            msg = "geocommuns.provider_postgis is not there yet (the lead is writing it)"
+            raise BackendUnavailable(msg)
+        config = _geocommuns_config(ws, folder, postgis=postgis)
+        argv = [
+            str(Path(sys.executable).parent / "geocommuns"), "serve", "--port", str(port),
+            "--workers", str(ws.workers), "--config", str(config),
+            "--openapi", str(folder / "openapi.yml"),
+        ]
+        env = {"GEOCOMMUNS_ROOT": str(ROOT), "GEOCOMMUNS_OUTPUT": str(ws.gpkg)}
+        if postgis:
+            env["GEOCOMMUNS_DATABASE_URL"] = ws.database_url
+        return argv, env, items
+    if backend == "pygeoapi-postgresql":
+        provider = {
+            "type": "feature", "name": "PostgreSQL", "data": _pg_params(ws.database_url),
+            "id_field": "id", "table": ws.layer, "geom_field": "geom",
+        }
+        config = _stock_config(ws, folder, provider)
+    elif backend == "pygeoapi-sqlitegpkg":
+        if not any(Path(p).glob("mod_spatialite.so*") for p in ("/usr/lib/x86_64-linux-gnu", "/usr/lib")):
+            msg = "SpatiaLite is missing; run: apt-get install -y libsqlite3-mod-spatialite"
+            raise BackendUnavailable(msg)
+        scratch = folder / "scratch.gpkg"
+        shutil.copyfile(ws.gpkg, scratch)
+        provider = {
+            "type": "feature", "name": "SQLiteGPKG", "data": str(scratch),
+            "id_field": "id", "table": ws.layer,
+        }
+        config = _stock_config(ws, folder, provider)
+    elif backend == "tipg":
+        uvicorn = TIPG_VENV / "bin" / "uvicorn"
+        if not uvicorn.exists():
+            msg = f"tipg is not installed in {TIPG_VENV}; bench/run installs it"
+            raise BackendUnavailable(msg)
+        argv = [str(uvicorn), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(ws.workers), "--log-level", "warning", "--no-access-log"]
+        env = {
+            "DATABASE_URL": ws.database_url,
+            "TIPG_DB_SCHEMAS": '["public"]',
+            "TIPG_DB_TABLES": f'["public.{ws.layer}"]',
+            f"TIPG_TABLE_CONFIG__public_{ws.layer}__PK": "id",
+            "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        }
+        return argv, env, f"/collections/public.{ws.layer}/items"
+    elif backend == "http-floor":
+        if ws.floor_dir is None or not any(ws.floor_dir.glob("*.body")):
+            msg = "no captured geocommuns responses for the floor (run geocommuns-gpkg first)"
+            raise BackendUnavailable(msg)
+        argv = _gunicorn("bench.floor:create_app()", port, ws.workers)
+        return argv, {"BENCH_FLOOR_DIR": str(ws.floor_dir)}, "/floor"
+    else:
+        msg = f"unknown backend {backend!r}; backends are: {', '.join(BACKENDS)}"
+        raise BackendUnavailable(msg)
+    openapi = _stock_openapi(config, folder, url)
+    argv = _gunicorn("bench.stock_shim:app", port, ws.workers)
+    env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi), "PYGEOAPI_SERVER_URL": url}
+    return argv, env, items
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Wait until ``url`` answers 200.
+
+    Raises
+    ------
+    BackendUnavailable
+        When the server exits or does not answer in time (with the end of its log).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            msg = f"server exited with {process.returncode}: {log.read_text(errors='replace')[-1500:]}"
+            raise BackendUnavailable(msg)
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            msg = f"server not ready after {timeout:.0f} s: {log.read_text(errors='replace')[-1500:]}"
+            raise BackendUnavailable(msg)
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server's process group (its own, from ``start_new_session``)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running(backend: str, ws: Workspace) -> Iterator[Server]:
+    """Start ``backend``, wait until it answers, yield it, always stop it.
+
+    Raises
+    ------
+    BackendUnavailable
+        When the backend cannot be set up or started here.
+    """
+    folder = ws.scratch / backend
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv, extra, items = _command(backend, ws, folder, port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOCOMMUNS_", "PYGEOAPI_", "TIPG_"))}
+    env.update(extra)
+    log = folder / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_ready(url + "/", process, log)
+        yield Server(backend=backend, url=url, items=items, process=process, log=log)
+    finally:
+        stop(process)
