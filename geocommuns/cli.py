@@ -302,6 +302,57 @@ def serve_command(
         _fail(e)
 
 
+osm_app = typer.Typer(help="OpenStreetMap: fetch the territory's objects for offline builds.")
+app.add_typer(osm_app, name="osm")
+
+
+@osm_app.command("fetch")
+def osm_fetch_command(
+    layer: Annotated[
+        list[str] | None, typer.Option("--layer", help="Layer id (repeat; default: every layer with an osm block).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The .osm file to write (default geodata/cache/osm/territory.osm).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Overpass.")] = 60.0,
+) -> None:
+    """Download the territory's OSM objects of the layers (Overpass) into an .osm file.
+
+    Exit 0 when written, 1 when Overpass cannot be reached (one message, in seconds).
+    """
+    import datetime as dt
+
+    from geocommuns.osm_fetch import fetch_osm
+
+    settings = Settings()
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        unknown = [k for k in layer or [] if k not in layers]
+        if unknown:
+            msg = f"unknown layer(s) {', '.join(unknown)}; layers are: {', '.join(layers)}"
+            raise GeocommunsError(msg)
+        chosen = [layers[k] for k in layer] if layer else [v for v in layers.values() if v.osm]
+        target = (out or settings.path(Path("geodata/cache/osm/territory.osm"))).resolve()
+        territory = territory_from_spec(settings.territory)
+        fetched = fetch_osm(
+            territory.outline, chosen, target,
+            cache_dir=settings.path(Path("geodata/cache/osm")), timeout=timeout,
+        )
+    except GeocommunsError as e:
+        _fail(e, 1)
+    console.print(
+        f"wrote {fetched.path}: {fetched.nodes} nodes, {fetched.ways} ways, "
+        f"{fetched.relations} relations (OpenStreetMap, ODbL)",
+        highlight=False,
+    )
+    console.print("Read it offline with one source YAML per layer, for example:", highlight=False)
+    console.print(
+        f"  layer: {chosen[0].id}\n  kind: osm\n  path: {fetched.path}\n"
+        f"  date_maj: {dt.date.today().isoformat()}",
+        highlight=False,
+    )
+
+
 @app.command("export")
 def export_command(
     layer: Annotated[str | None, typer.Option("--layer", help="Export only this layer.")] = None,
@@ -360,49 +411,6 @@ def export_command(
             console.print(f"    {line}", highlight=False)
     if invalid:
         raise typer.Exit(1)
-
-@app.command("indicators")
-def indicators_command(
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default webmap/).")
-    ] = None,
-    network: Annotated[
-        Path | None,
-        typer.Option("--network", help="Road network (.osm/.xml extract or osmnx .graphml)."),
-    ] = None,
-    today: Annotated[
-        str | None, typer.Option("--today", help="Reference date YYYY-MM-DD (default today).")
-    ] = None,
-) -> None:
-    """Territorial indicators: webmap/indicateurs.html (French dashboard) and indicators.json."""
-    from datetime import UTC, date, datetime
-
-    from geocommuns.dashboard import write_dashboard
-    from geocommuns.indicators import compute_indicators
-
-    settings = Settings()
-    try:
-        reference = date.fromisoformat(today) if today else datetime.now(UTC).date()
-    except ValueError:
-        _fail(GeocommunsError(f"--today {today!r} is not a date; write it YYYY-MM-DD"))
-    try:
-        layers = layers_from_dir(settings.path(settings.layers_dir))
-        territory = territory_from_spec(settings.territory)
-        indicators = compute_indicators(
-            settings.path(settings.output), layers, territory, today=reference, network=network
-        )
-        page, data = write_dashboard(
-            indicators, territory, out or settings.path(settings.indicators_dir)
-        )
-    except GeocommunsError as e:
-        _fail(e)
-    wifi = indicators["wifi"]
-    console.print(
-        f"wifi: {wifi['communes_couvertes']}/{wifi['communes_total']} communes; "
-        f"freshness: {indicators['fraicheur']['ensemble']['part']}",
-        highlight=False,
-    )
-    console.print(f"wrote {page}\nwrote {data}", highlight=False)
 
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""

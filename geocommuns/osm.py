@@ -86,7 +86,8 @@ def _row(
         longitude=point.x,
         latitude=point.y,
     )
-    if timestamp is not None:
+    # files without metadata (Overpass 'out body', osmium cat without -f) read as 1970
+    if timestamp is not None and timestamp.timestamp() > 0:
         row.setdefault("date_maj", timestamp.date().isoformat())
     return row
 
@@ -183,6 +184,31 @@ def _overpass_tags(osm: OsmDef) -> dict[str, bool | str | list[str]]:
     return tags
 
 
+def configure_osmnx(cache_dir: Path, timeout: float) -> None:
+    """Point osmnx at an on-disk cache, with a timeout and without its rate-limit pause.
+
+    osmnx's pause asks Overpass's status endpoint first and retries for about a minute
+    when it cannot be reached; disabled, a machine without network fails in seconds.
+    """
+    import osmnx as ox
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(cache_dir)
+    ox.settings.overpass_rate_limit = False
+    ox.settings.requests_timeout = timeout
+    ox.settings.log_console = False
+
+
+def overpass_unreachable(error: Exception) -> SourceReadError:
+    """The one error said when Overpass cannot be reached or answers nonsense."""
+    msg = (
+        f"OpenStreetMap (Overpass) could not be reached ({type(error).__name__}); "
+        "build offline from an .osm/.osm.pbf extract with 'path:' in the osm source"
+    )
+    return SourceReadError(msg)
+
+
 def table_from_overpass(
     outline: BaseGeometry, layer: LayerDef, *, cache_dir: Path, timeout: float = 60.0
 ) -> RawTable:
@@ -197,22 +223,13 @@ def table_from_overpass(
     if layer.osm is None:
         msg = f"layer {layer.id!r} has no 'osm' block: add selectors before reading OpenStreetMap"
         raise SourceReadError(msg)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    ox.settings.use_cache = True
-    ox.settings.cache_folder = str(cache_dir)
-    ox.settings.overpass_rate_limit = False
-    ox.settings.requests_timeout = timeout
-    ox.settings.log_console = False
+    configure_osmnx(cache_dir, timeout)
     try:
         gdf = ox.features_from_polygon(outline, tags=_overpass_tags(layer.osm))
     except ox._errors.InsufficientResponseError:
         gdf = None
     except Exception as e:  # requests, osmnx and JSON errors all mean "no data"
-        msg = (
-            f"OpenStreetMap (Overpass) could not be reached ({type(e).__name__}); "
-            "build offline from an .osm/.osm.pbf extract with 'path:' in the osm source"
-        )
-        raise SourceReadError(msg) from None
+        raise overpass_unreachable(e) from None
     rows: list[dict[str, Any]] = []
     if gdf is not None:
         for (element, osm_id), feature in gdf.iterrows():
