@@ -412,6 +412,49 @@ def export_command(
     if invalid:
         raise typer.Exit(1)
 
+@app.command("indicators")
+def indicators_command(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default webmap/).")
+    ] = None,
+    network: Annotated[
+        Path | None,
+        typer.Option("--network", help="Road network (.osm/.xml extract or osmnx .graphml)."),
+    ] = None,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Reference date YYYY-MM-DD (default today).")
+    ] = None,
+) -> None:
+    """Territorial indicators: webmap/indicateurs.html (French dashboard) and indicators.json."""
+    from datetime import UTC, date, datetime
+
+    from geocommuns.dashboard import write_dashboard
+    from geocommuns.indicators import compute_indicators
+
+    settings = Settings()
+    try:
+        reference = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    except ValueError:
+        _fail(GeocommunsError(f"--today {today!r} is not a date; write it YYYY-MM-DD"))
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        territory = territory_from_spec(settings.territory)
+        indicators = compute_indicators(
+            settings.path(settings.output), layers, territory, today=reference, network=network
+        )
+        page, data = write_dashboard(
+            indicators, territory, out or settings.path(settings.indicators_dir)
+        )
+    except GeocommunsError as e:
+        _fail(e)
+    wifi = indicators["wifi"]
+    console.print(
+        f"wifi: {wifi['communes_couvertes']}/{wifi['communes_total']} communes; "
+        f"freshness: {indicators['fraicheur']['ensemble']['part']}",
+        highlight=False,
+    )
+    console.print(f"wrote {page}\nwrote {data}", highlight=False)
+
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""
     try:
