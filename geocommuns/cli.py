@@ -455,6 +455,40 @@ def indicators_command(
     )
     console.print(f"wrote {page}\nwrote {data}", highlight=False)
 
+@app.command("webmap")
+def webmap_command(
+    mode: Annotated[
+        str, typer.Option(help="static (features in the page), live (from the OGC API) or auto.")
+    ] = "auto",
+    api: Annotated[
+        str | None,
+        typer.Option(help="OGC API base URL read by a live map (implies live); default: the server serving /map/."),
+    ] = None,
+    threshold: Annotated[
+        int, typer.Option(help="In auto mode, live above this many features.")
+    ] = 5000,
+    output: Annotated[
+        Path | None, typer.Option(help="Folder to write (default webmap/).")
+    ] = None,
+) -> None:
+    """Write the citizen map (webmap/index.html with its scripts) from the built GeoPackage."""
+    from geocommuns.webmap import webmap_from_settings
+
+    settings = Settings()
+    try:
+        result = webmap_from_settings(
+            settings, mode=mode, threshold=threshold, api=api, target=output  # type: ignore[arg-type]
+        )
+    except GeocommunsError as e:
+        _fail(e)
+    total = sum(result.counts.values())
+    console.print(
+        f"wrote {result.index} ({result.mode} map, {total} features, "
+        f"{result.bytes_written / 1000:.0f} kB page)",
+        highlight=False,
+    )
+
+
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""
     try:

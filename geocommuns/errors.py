@@ -37,3 +37,7 @@ class ConfigError(GeocommunsError):
 
 class ServeError(GeocommunsError):
     """The OGC API server cannot be started."""
+
+
+class WebmapError(GeocommunsError):
+    """The citizen web map cannot be written."""

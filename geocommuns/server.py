@@ -175,7 +175,7 @@ def ensure_files(
             PYGEOAPI_SERVER_URL=url, GEOCOMMUNS_DATABASE_URL=settings.database_url
         ):
             write_openapi(config, openapi)
-    webmap = settings.root / "webmap"
+    webmap = settings.path(settings.webmap_dir)
     return ServerFiles(
         config=config, openapi=openapi, webmap=webmap if (webmap / "index.html").is_file() else None
     )

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     sources_dir: Path = Path("geodata/sources")
     output: Path = Path("geodata/geocommuns.gpkg")
     report_dir: Path = Path("geodata")
+    webmap_dir: Path = Path("webmap")
     territory: str = "epci:200023737"
     database_url: str | None = None
     #: Where ``geocommuns export`` writes the open-data downloads.

@@ -11,4 +11,5 @@ fi
 .venv/bin/python -m pip install --quiet -e .
 .venv/bin/geocommuns layers
 .venv/bin/geocommuns build
+.venv/bin/geocommuns webmap     # citizen map at http://127.0.0.1:5000/map/ (works offline)
 .venv/bin/geocommuns config && exec .venv/bin/geocommuns serve  # OGC API - Features at http://127.0.0.1:5000/ (Ctrl-C stops it)
