@@ -167,7 +167,16 @@ def _goal_line(idx: dict[tuple[str, str, int], Row], backend: str, case: str) ->
         ratio = ours.rps / other.rps
         verdict = "met" if ratio >= goal else "NOT met"
         want = f"≥ {goal:g}×" if goal >= 1 else f"within {1 / goal:g}× (ratio ≥ {goal:.2f})"
-        lines.append(f"- {backend}, {case}: {ratio:.2f}× {label}, goal {want}: **{verdict}**")
+        line = f"- {backend}, {case}: {ratio:.2f}× {label}, goal {want}: **{verdict}**"
+        floor = idx.get(("http-floor", case, 4))
+        if ratio < goal and goal >= 1 and floor is not None:
+            reach = floor.rps / other.rps
+            line += (
+                f"; the HTTP floor itself is {reach:.1f}× {label}, so "
+                + ("the serving stack alone bounds it here" if reach < goal
+                   else "the stack leaves room: the data path bounds it")
+            )
+        lines.append(line)
     if backend == "geocommuns-postgis":
         ok = ours.p99_ms is not None and ours.p99_ms <= GOAL_P99_MS
         lines.append(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
+import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -67,11 +69,14 @@ def _pgserver() -> object:
 
 def dataset(features: int, seed: int, data_dir: Path) -> Path:
     """The synthetic GeoPackage for this size and seed, generated when missing."""
-    path = data_dir / f"synth-{features}-s{seed}.gpkg"
+    layers = layers_from_dir(ROOT / "layers")
+    # a change of the layer definitions gives another file name: never reuse stale data
+    fields = json.dumps({k: v.field_names for k, v in sorted(layers.items())})
+    digest = hashlib.sha256(fields.encode()).hexdigest()[:8]
+    path = data_dir / f"synth-{features}-s{seed}-{digest}.gpkg"
     if path.exists():
         logger.info("reusing %s", path)
         return path
-    layers = layers_from_dir(ROOT / "layers")
     counts = {k: features if k == LAYER else min(features, OTHER_LAYERS_MAX) for k in layers}
     data_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
