@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from geocommuns.errors import SourceDefinitionError
 from geocommuns.layerdef import ExcludeRule, FieldDef, LayerDef
@@ -24,7 +26,15 @@ from geocommuns.reader import RawTable
 from geocommuns.report import REDACTED, SourceReport
 from geocommuns.sourcedef import SourceDef
 from geocommuns.territory import Territory
-from geocommuns.values import Parsed, ValueProblem, fold, is_missing, parse_value, text_of
+from geocommuns.values import (
+    ValueProblem,
+    code_column,
+    fold,
+    is_missing,
+    objects,
+    parse_values,
+    text_of,
+)
 
 LICENCE_ATTRIBUTION = {
     "etalab-2.0": "Licence Ouverte 2.0",
@@ -93,28 +103,6 @@ def _geometry_columns(source: SourceDef, columns: list[str] | None = None) -> se
     return {c for c in (g.x, g.y, g.latlon) if c}
 
 
-class _CachedParser:
-    """``parse_value`` memoised per field: delivered files repeat the same values a lot."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], Parsed | ValueProblem] = {}
-
-    def __call__(self, raw: Any, f: FieldDef) -> Parsed:
-        if isinstance(raw, list):
-            return parse_value(raw, f)
-        key = (f.name, text_of(raw))
-        hit = self._cache.get(key)
-        if hit is None:
-            try:
-                hit = parse_value(raw, f)
-            except ValueProblem as e:
-                hit = e
-            self._cache[key] = hit
-        if isinstance(hit, ValueProblem):
-            raise hit
-        return hit
-
-
 def _raw_value(record: dict[str, Any], columns: list[str]) -> Any:
     values = [record.get(c) for c in columns]
     present = [v for v in values if not is_missing(v)]
@@ -155,6 +143,94 @@ def _excluded(layer: LayerDef, values: dict[str, Any]) -> ExcludeRule | None:
     return None
 
 
+@dataclass
+class _Coded:
+    """A raw field for every row: ``raws[codes[i]]`` is row ``i``'s value (``None``: none)."""
+
+    codes: np.ndarray
+    raws: list[Any]
+
+    @classmethod
+    def constant(cls, n: int, value: Any) -> _Coded:
+        return cls(np.zeros(n, dtype=np.intp), [value])
+
+    def rows_where(self, flags: list[bool]) -> np.ndarray:
+        """Mask of the rows whose value's flag is set."""
+        return np.asarray(flags, dtype=bool)[self.codes] if flags else np.zeros(0, dtype=bool)
+
+
+def _mapped_column(frame: pd.DataFrame, columns: list[str]) -> _Coded:
+    """What ``_raw_value`` gives for each row, computed once per distinct combination."""
+    coded = [code_column(frame[c].to_numpy(dtype=object)) for c in columns]
+    codes, uniques = coded[0]
+    if len(columns) == 1:
+        return _Coded(codes, [None if is_missing(u) else u for u in uniques])
+    # Combine the columns' codes into one code per distinct tuple of cells.
+    keys = codes.astype(np.int64)
+    parts = [np.arange(len(uniques), dtype=np.int64)[:, None]]
+    for more_codes, more_uniques in coded[1:]:
+        width = len(more_uniques)
+        combined, distinct = pd.factorize(keys * width + more_codes)
+        parts = [p[distinct // width] for p in parts] + [(distinct % width)[:, None]]
+        keys = np.asarray(combined, dtype=np.int64)
+    table = np.hstack(parts)
+    raws = [
+        _raw_value({c: coded[j][1][k] for j, (c, k) in enumerate(zip(columns, combo, strict=True))}, columns)
+        for combo in table.tolist()
+    ]
+    return _Coded(np.asarray(keys, dtype=np.intp), raws)
+
+
+@dataclass
+class _Parsed:
+    """One field parsed once per distinct raw value, then spread over the rows."""
+
+    values: np.ndarray
+    errors: np.ndarray
+    warnings: np.ndarray
+
+
+def _parse_field(
+    f: FieldDef, coded: _Coded, mapped: list[str] | None, default_date: str | None
+) -> _Parsed:
+    missing = [is_missing(r) for r in coded.raws]
+    results = iter(parse_values([r for r, m in zip(coded.raws, missing, strict=True) if not m], f))
+    if f.name == "date_maj" and default_date:
+        when_missing: tuple[Any, str | None] = (default_date, None)
+    elif f.required and f.name != "source_id":
+        when_missing = (
+            None,
+            f"required value missing (column {', '.join(mapped)} is empty)"
+            if mapped
+            else "required value missing (no column mapped)",
+        )
+    else:
+        when_missing = (None, None)
+    values: list[Any] = []
+    errors: list[str | None] = []
+    warnings: list[str | None] = []
+    for is_absent in missing:
+        warning = None
+        if is_absent:
+            value, error = when_missing
+        else:
+            result = next(results)
+            if isinstance(result, ValueProblem):
+                value, error = None, str(result) if f.required else None
+                warning = None if f.required else f"{result}; value left empty"
+            else:
+                value, error, warning = result.value, None, result.warning
+        values.append(value)
+        errors.append(error)
+        warnings.append(warning)
+    codes = coded.codes
+    return _Parsed(
+        values=objects(values)[codes],
+        errors=objects(errors)[codes],
+        warnings=objects(warnings)[codes],
+    )
+
+
 def harmonise_table(
     table: RawTable,
     layer: LayerDef,
@@ -165,6 +241,10 @@ def harmonise_table(
     progress: Callable[[int], None] | None = None,
 ) -> Harmonised:
     """Harmonise the rows of one source into features of ``layer``.
+
+    Every step works on whole columns: each distinct raw value of a field is mapped and
+    parsed once (files repeat values a lot), positions are parsed, reprojected and located
+    as arrays, and only the rows with a problem are looked at one by one.
 
     Parameters
     ----------
@@ -188,11 +268,12 @@ def harmonise_table(
     """
     imported_at = imported_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     frame = table.frame
+    n = len(frame)
     report = SourceReport(
         source=source.id,
         layer=layer.id,
         path=str(source.path) if source.path else None,
-        rows_read=len(frame),
+        rows_read=n,
         info=dict(table.info),
     )
     columns = [str(c) for c in frame.columns]
@@ -239,126 +320,182 @@ def harmonise_table(
     attribution = source.attribution or (
         LICENCE_ATTRIBUTION["ODbL-1.0"] if from_osm else source.producer
     ) or LICENCE_ATTRIBUTION.get(licence)
-    parser = _CachedParser()
-    records: list[dict[str, Any]] = []
-    geometries: list[Any] = []
-    first_row_of: dict[str, int] = {}
     default_date = source.date_maj.isoformat() if source.date_maj else None
 
-    for i, row in enumerate(frame.itertuples(index=False)):
-        row_number = i + 1
-        if progress and row_number % 5000 == 0:
-            progress(5000)
-        original = dict(zip(columns, row, strict=True))
-        raw: dict[str, Any] = {
-            name: _apply_value_map(_raw_value(original, cols), source.values.get(name))
-            for name, cols in mapping.items()
-        }
-        for name, value in source.constants.items():
-            if is_missing(raw.get(name)):
-                raw[name] = value
-        rule = _excluded(layer, raw)
-        if rule is not None:
-            report.reject(row_number, rule.field, rule.reason, {"values": REDACTED})
-            continue
-        values: dict[str, Any] = {}
-        errors: list[tuple[str, str]] = []
-        for f in fields:
-            value = raw.get(f.name)
-            if is_missing(value):
-                if f.name == "date_maj" and default_date:
-                    values[f.name] = default_date
-                elif f.required and f.name != "source_id":
-                    where = mapping.get(f.name)
-                    errors.append(
-                        (
-                            f.name,
-                            f"required value missing (column {', '.join(where)} is empty)"
-                            if where
-                            else "required value missing (no column mapped)",
-                        )
-                    )
-                continue
-            try:
-                parsed = parser(value, f)
-            except ValueProblem as e:
-                if f.required:
-                    errors.append((f.name, str(e)))
-                else:
-                    report.warn(row_number, f.name, f"{e}; value left empty")
-                continue
-            if parsed.warning:
-                report.warn(row_number, f.name, parsed.warning)
-            values[f.name] = parsed.value
-        if i in positions.problems:
-            errors.insert(0, ("geometry", positions.problems[i]))
-        elif located.at[i, "code_insee"] is None or pd.isna(located.at[i, "code_insee"]):
-            errors.insert(0, ("geometry", f"outside the territory ({territory.name})"))
-        if errors:
-            report.reject(
-                row_number,
-                "; ".join(e[0] for e in errors),
-                "; ".join(e[1] for e in errors),
-                original,
-            )
-            continue
-        if i in positions.warnings:
-            report.warn(row_number, "geometry", positions.warnings[i])
-        if located.at[i, "snapped_m"]:
-            report.warn(
-                row_number,
-                "geometry",
-                f"{located.at[i, 'snapped_m']} m outside the commune outlines; "
-                f"assigned to {located.at[i, 'commune']}",
-            )
-        point = positions.points.iat[i]
-        code = str(located.at[i, "code_insee"])
-        declared_insee = raw.get("code_insee")
-        if declared_insee is not None and _commune_of(territory, declared_insee) != code:
-            report.warn(
-                row_number,
-                "code_insee",
-                f"file says {text_of(declared_insee)!r}, position is in {code}",
-            )
-        source_id = text_of(values.get("source_id") or _stable_id(values.get("nom"), point.x, point.y))
-        if source_id in first_row_of:
-            report.reject(
-                row_number,
-                "source_id",
-                f"duplicate identifier {source_id!r} (first seen at row {first_row_of[source_id]})",
-                original,
-            )
-            continue
-        first_row_of[source_id] = row_number
-        values.update(
-            id=f"{source.id}--{source_id}",
-            source_id=source_id,
-            code_insee=code,
-            commune=located.at[i, "commune"],
-            epci=located.at[i, "epci"],
-            longitude=round(point.x, 6),
-            latitude=round(point.y, 6),
-            source=source.id,
-            osm_id=source_id if from_osm else None,
-            licence=licence,
-            attribution=attribution,
-            imported_at=imported_at.isoformat(),
-        )
-        records.append(values)
-        geometries.append(point)
+    # Raw values per field: mapped column(s), value map, then constants where missing.
+    raw: dict[str, _Coded] = {}
+    for name, cols in mapping.items():
+        coded = _mapped_column(frame, cols)
+        value_map = source.values.get(name)
+        coded.raws = [_apply_value_map(r, value_map) for r in coded.raws]
+        raw[name] = coded
+    for name, value in source.constants.items():
+        if name not in raw:
+            raw[name] = _Coded.constant(n, value)
+        else:
+            raw[name].raws = [value if is_missing(r) else r for r in raw[name].raws]
+    nothing = _Coded.constant(n, None)
 
-    report.features_written = len(records)
-    features = features_frame(layer, records, geometries)
+    # Rows withheld by an exclude rule: the first rule that matches names the field.
+    rule_of = np.full(n, -1)
+    for k, rule in reversed(list(enumerate(layer.exclude))):
+        coded = raw.get(rule.field, nothing)
+        folded = {fold(v) for v in rule.values}
+        hits = [r is not None and fold(text_of(r)) in folded for r in coded.raws]
+        rule_of[coded.rows_where(hits)] = k
+    excluded = rule_of >= 0
+
+    parsed = {
+        f.name: _parse_field(f, raw.get(f.name, nothing), mapping.get(f.name), default_date)
+        for f in fields
+    }
+    field_errors = np.zeros(n, dtype=bool)
+    for p in parsed.values():
+        field_errors |= p.errors != None  # noqa: E711 (elementwise on an object array)
+    geometry_error = np.full(n, None, dtype=object)
+    code_insee = located["code_insee"].to_numpy(dtype=object)
+    geometry_error[pd.isna(code_insee)] = f"outside the territory ({territory.name})"
+    for i, problem in positions.problems.items():
+        geometry_error[i] = problem
+    rejected = ~excluded & (field_errors | (geometry_error != None))  # noqa: E711
+
+    rejects: list[tuple[int, str, str]] = [
+        (i, layer.exclude[rule_of[i]].field, layer.exclude[rule_of[i]].reason)
+        for i in np.flatnonzero(excluded).tolist()
+    ]
+    for i in np.flatnonzero(rejected).tolist():
+        errors = [("geometry", geometry_error[i])] if geometry_error[i] is not None else []
+        errors += [(name, p.errors[i]) for name, p in parsed.items() if p.errors[i] is not None]
+        rejects.append((i, "; ".join(e[0] for e in errors), "; ".join(e[1] for e in errors)))
+
+    # Warnings, in the order a row-by-row pass gives them: fields, then position, then INSEE.
+    warnings: list[tuple[int, int, str, str]] = []
+    for order, (name, p) in enumerate(parsed.items()):
+        for i in np.flatnonzero((p.warnings != None) & ~excluded).tolist():  # noqa: E711
+            warnings.append((i, order, name, p.warnings[i]))
+    kept = ~excluded & ~rejected
+    for i, message in positions.warnings.items():
+        if kept[i]:
+            warnings.append((i, len(parsed), "geometry", message))
+    snapped = located["snapped_m"].to_numpy()
+    commune = located["commune"].to_numpy(dtype=object)
+    for i in np.flatnonzero(kept & (snapped != 0)).tolist():
+        warnings.append(
+            (
+                i,
+                len(parsed) + 1,
+                "geometry",
+                f"{snapped[i]} m outside the commune outlines; assigned to {commune[i]}",
+            )
+        )
+    declared = raw.get("code_insee", nothing)
+    declared_commune = [
+        None if d is None else _commune_of(territory, d) for d in declared.raws
+    ]
+    mismatch = kept & (objects(declared_commune)[declared.codes] != None)  # noqa: E711
+    mismatch &= objects(declared_commune)[declared.codes] != code_insee.astype(str)
+    for i in np.flatnonzero(mismatch).tolist():
+        warnings.append(
+            (
+                i,
+                len(parsed) + 2,
+                "code_insee",
+                f"file says {text_of(declared.raws[declared.codes[i]])!r}, "
+                f"position is in {code_insee[i]}",
+            )
+        )
+
+    # Identifiers: the source's own, else a hash of name and position; the first row wins.
+    points = positions.points.to_numpy(dtype=object)
+    rows = np.flatnonzero(kept)
+    given = parsed["source_id"].values[rows] if "source_id" in parsed else np.full(len(rows), None)
+    names = parsed["nom"].values[rows] if "nom" in parsed else np.full(len(rows), None)
+    ids = objects(
+        [
+            text_of(sid or _stable_id(name, point.x, point.y))
+            for sid, name, point in zip(given.tolist(), names.tolist(), points[rows].tolist(), strict=True)
+        ]
+    )
+    repeated = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
+    if repeated.any():
+        first_row_of: dict[str, int] = {}
+        for i, sid, again in zip(rows.tolist(), ids.tolist(), repeated.tolist(), strict=True):
+            if not again:
+                first_row_of.setdefault(sid, i + 1)
+            else:
+                rejects.append(
+                    (
+                        i,
+                        "source_id",
+                        f"duplicate identifier {sid!r} (first seen at row {first_row_of[sid]})",
+                    )
+                )
+
+    warnings.sort(key=lambda w: (w[0], w[1]))
+    for i, _, name, message in warnings:
+        report.warn(i + 1, name, message)
+    rejects.sort(key=lambda r: r[0])
+    originals = _originals(frame, [i for i, *_ in rejects if not excluded[i]])
+    for i, field_name, reason in rejects:
+        report.reject(i + 1, field_name, reason, {"values": REDACTED} if excluded[i] else originals[i])
+
+    rows, ids = rows[~repeated], ids[~repeated]
+    out: dict[str, Any] = {name: p.values[rows] for name, p in parsed.items()}
+    xs = shapely.get_x(points[rows]).tolist()
+    ys = shapely.get_y(points[rows]).tolist()
+    out.update(
+        id=objects([f"{source.id}--{sid}" for sid in ids.tolist()]),
+        source_id=ids,
+        code_insee=objects([str(c) for c in code_insee[rows].tolist()]),
+        commune=commune[rows],
+        epci=located["epci"].to_numpy(dtype=object)[rows],
+        longitude=[round(x, 6) for x in xs],
+        latitude=[round(y, 6) for y in ys],
+        source=source.id,
+        osm_id=ids if from_osm else None,
+        licence=licence,
+        attribution=attribution,
+        imported_at=imported_at.isoformat(),
+    )
+    if progress:
+        for _ in range(n // 5000):
+            progress(5000)
+    report.features_written = len(rows)
+    features = _features_from_columns(layer, out, points[rows])
     return Harmonised(features=features, report=report)
+
+
+def _originals(frame: pd.DataFrame, rows: list[int]) -> dict[int, dict[str, Any]]:
+    """The original cells of some rows, by row index, as a row-by-row pass reads them."""
+    columns = [str(c) for c in frame.columns]
+    subset = frame.take(rows).itertuples(index=False)
+    return {i: dict(zip(columns, row, strict=True)) for i, row in zip(rows, subset, strict=True)}
 
 
 def features_frame(
     layer: LayerDef, records: list[dict[str, Any]], geometries: list[Any]
 ) -> gpd.GeoDataFrame:
     """A GeoDataFrame with exactly the layer's fields, in order, typed for storage."""
-    frame = pd.DataFrame.from_records(records, columns=layer.field_names)
+    columns = {
+        name: objects([r.get(name) for r in records]) for name in layer.field_names
+    }
+    return _features_from_columns(layer, columns, objects(geometries))
+
+
+def _features_from_columns(
+    layer: LayerDef, columns: dict[str, Any], geometries: np.ndarray
+) -> gpd.GeoDataFrame:
+    """The features from one array (or one constant) per field; missing fields are empty."""
+    n = len(geometries)
+    data: dict[str, pd.Series] = {}
     for f in layer.fields:
-        frame[f.name] = _typed(frame[f.name], f)
+        value = columns.get(f.name)
+        if isinstance(value, np.ndarray | list):
+            array = objects(value) if isinstance(value, list) else value.astype(object)
+        else:
+            array = np.full(n, value, dtype=object)
+        data[f.name] = _typed(pd.Series(array, dtype=object), f)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs=WGS84), crs=WGS84)
 
 

@@ -20,7 +20,14 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geocommuns.sourcedef import GeometrySpec
-from geocommuns.values import ValueProblem, is_missing, parse_number, text_of
+from geocommuns.values import (
+    ValueProblem,
+    code_column,
+    is_missing,
+    numbers_of,
+    parse_number,
+    text_of,
+)
 
 WGS84 = "EPSG:4326"
 
@@ -80,48 +87,89 @@ def _normalise_crs(value: str) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
+def _cells(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column's cells as objects; a column the file lacks reads as empty cells."""
+    if column not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    return frame[column].to_numpy(dtype=object)
+
+
 def _xy_from_columns(frame: pd.DataFrame, spec: GeometrySpec) -> tuple[np.ndarray, dict[int, str]]:
     xy = np.full((len(frame), 2), np.nan)
     problems: dict[int, str] = {}
-    for i, row in enumerate(frame.itertuples(index=False)):
-        record = dict(zip(frame.columns, row, strict=True))
-        try:
-            if spec.latlon:
-                raw = record.get(spec.latlon)
+    if spec.latlon:
+        codes, uniques = code_column(_cells(frame, spec.latlon))
+        pairs = np.full((len(uniques), 2), np.nan)
+        bad: dict[int, str] = {}
+        for k, raw in enumerate(uniques):
+            try:
                 if is_missing(raw):
                     msg = f"no coordinates in column {spec.latlon!r}"
                     raise ValueProblem(msg)
-                xy[i] = parse_latlon(text_of(raw))
+                pairs[k] = parse_latlon(text_of(raw))
+            except ValueProblem as e:
+                bad[k] = str(e)
+        xy = pairs[codes]
+        if bad:
+            problems = {int(i): bad[int(codes[i])] for i in np.flatnonzero(np.isin(codes, list(bad)))}
+    else:
+        assert spec.x is not None and spec.y is not None  # checked by GeometrySpec
+        x, x_missing, x_problems = numbers_of(_cells(frame, spec.x))
+        y, y_missing, y_problems = numbers_of(_cells(frame, spec.y))
+        xy = np.column_stack([x, y])
+        missing = x_missing | y_missing
+        for i in sorted({*np.flatnonzero(missing).tolist(), *x_problems, *y_problems}):
+            if missing[i]:
+                problems[i] = f"no coordinates in columns {spec.x!r}/{spec.y!r}"
             else:
-                assert spec.x is not None and spec.y is not None  # checked by GeometrySpec
-                raw_x, raw_y = record.get(spec.x), record.get(spec.y)
-                if is_missing(raw_x) or is_missing(raw_y):
-                    msg = f"no coordinates in columns {spec.x!r}/{spec.y!r}"
-                    raise ValueProblem(msg)
-                xy[i] = (parse_number(text_of(raw_x)), parse_number(text_of(raw_y)))
-        except ValueProblem as e:
-            problems[i] = str(e)
+                problems[i] = x_problems.get(i) or y_problems[i]
+        xy[list(problems)] = np.nan
     if spec.swap:
         xy = xy[:, ::-1].copy()
     return xy, problems
 
 
 def _xy_from_geometry(geometry: gpd.GeoSeries) -> tuple[np.ndarray, dict[int, str], dict[int, str]]:
-    geoms = geometry.values
+    geoms = np.asarray(geometry.values, dtype=object)
     xy = np.full((len(geoms), 2), np.nan)
     problems: dict[int, str] = {}
     warnings: dict[int, str] = {}
-    for i, geom in enumerate(geoms):
-        if geom is None or geom.is_empty:
+    absent = shapely.is_missing(geoms)
+    absent[~absent] = shapely.is_empty(geoms[~absent])
+    is_point = ~absent & (shapely.get_type_id(geoms) == shapely.GeometryType.POINT)
+    xy[is_point, 0] = shapely.get_x(geoms[is_point])
+    xy[is_point, 1] = shapely.get_y(geoms[is_point])
+    for i in np.flatnonzero(~is_point).tolist():
+        geom = geoms[i]
+        if absent[i]:
             problems[i] = "no geometry"
             continue
-        if geom.geom_type != "Point":
-            warnings[i] = f"{geom.geom_type} replaced by a point inside it"
-            geom = shapely.point_on_surface(geom) if geom.area > 0 else geom.representative_point()
+        warnings[i] = f"{geom.geom_type} replaced by a point inside it"
+        geom = shapely.point_on_surface(geom) if geom.area > 0 else geom.representative_point()
         if geom.geom_type == "MultiPoint":
             geom = geom.geoms[0]
         xy[i] = (geom.x, geom.y)
     return xy, problems, warnings
+
+
+#: Index of each code of _CRS_RANGES in the class array; swapped lat/lon comes after them.
+_CODES = [code for code, *_ in _CRS_RANGES]
+_SWAPPED_CLASS = len(_CODES)
+_NO_CLASS = -1
+
+
+def _classes(xy: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """:func:`classify` for every row at once (an index into ``_CODES``, swapped or none)."""
+    x, y = xy[:, 0], xy[:, 1]
+    out = np.full(len(xy), _NO_CLASS)
+    with np.errstate(invalid="ignore"):
+        for k, (_, (x0, x1), (y0, y1)) in enumerate(_CRS_RANGES):
+            hit = (out == _NO_CLASS) & (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)
+            out[hit] = k
+        swapped = (out == _NO_CLASS) & (y >= -5.5) & (y <= 10.0) & (x >= 41.0) & (x <= 51.5)
+    out[swapped] = _SWAPPED_CLASS
+    out[skip] = _NO_CLASS
+    return out
 
 
 def positions_from(
@@ -162,13 +210,12 @@ def positions_from(
         xy = np.full((len(frame), 2), np.nan)
     declared = _normalise_crs(spec.crs) if spec.crs else None
     crs = declared or file_crs
-    classes = [
-        classify(float(x), float(y)) if i not in problems else None
-        for i, (x, y) in enumerate(xy)
-    ]
+    classes = _classes(xy, np.isin(np.arange(len(frame)), list(problems)))
+    names = np.array([*_CODES, _SWAPPED, None], dtype=object)  # index -1 is None
     detected = False
     if crs is None:
-        counts = pd.Series([c for c in classes if c]).replace(_SWAPPED, WGS84).value_counts()
+        found = names[classes[classes != _NO_CLASS]]
+        counts = pd.Series(found, dtype=object).replace(_SWAPPED, WGS84).value_counts()
         if counts.empty:
             for i in range(len(frame)):
                 problems.setdefault(i, "coordinates match no French coordinate system")
@@ -176,20 +223,26 @@ def positions_from(
         else:
             crs = str(counts.index[0])
             detected = True
-    for i, cls in enumerate(classes):
-        if i in problems:
-            continue
-        if cls == _SWAPPED and crs == WGS84:
-            xy[i] = xy[i][::-1]
-            warnings[i] = "latitude and longitude were swapped; read the other way round"
-        elif cls is None and crs in {code for code, *_ in _CRS_RANGES}:
-            problems[i] = f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) are not in France in {crs}"
-        elif cls is not None and cls != crs and cls != _SWAPPED and _known(crs):
-            problems[i] = (
-                f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) look like {cls}, "
-                f"but the file is in {crs}"
-            )
-    good = np.array([i not in problems for i in range(len(frame))], dtype=bool)
+    if crs == WGS84:
+        for i in np.flatnonzero(classes == _SWAPPED_CLASS).tolist():
+            if i not in problems:
+                xy[i] = xy[i][::-1]
+                warnings[i] = "latitude and longitude were swapped; read the other way round"
+    if _known(crs):
+        outside = classes == _NO_CLASS
+        other = ~outside & (classes != _SWAPPED_CLASS) & (names[classes] != crs)
+        for i in np.flatnonzero(outside | other).tolist():
+            if i in problems:
+                continue
+            if outside[i]:
+                problems[i] = f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) are not in France in {crs}"
+            else:
+                problems[i] = (
+                    f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) look like {names[classes[i]]}, "
+                    f"but the file is in {crs}"
+                )
+    good = np.ones(len(frame), dtype=bool)
+    good[list(problems)] = False
     points = np.full(len(frame), None, dtype=object)
     if good.any():
         src = gpd.GeoSeries(shapely.points(xy[good]), crs=crs)

@@ -103,8 +103,8 @@ class Territory:
         hit = np.full(len(geoms), -1)
         valid_positions = np.flatnonzero(valid)
         # When a point sits on a shared border it intersects two communes: keep the first.
-        for p, c in zip(pt_idx[::-1], poly_idx[::-1], strict=True):
-            hit[valid_positions[p]] = c
+        points_hit, first = np.unique(pt_idx, return_index=True)
+        hit[valid_positions[points_hit]] = poly_idx[first]
         missing = np.flatnonzero(valid & (hit < 0))
         snapped = np.zeros(len(geoms))
         if len(missing):
@@ -113,9 +113,10 @@ class Territory:
             idx, dist = near_tree.query_nearest(
                 l93_points, max_distance=SNAP_TOLERANCE_M, return_distance=True
             )
-            for p, c, d in zip(idx[0], idx[1], dist, strict=True):
-                hit[missing[p]] = c
-                snapped[missing[p]] = round(float(d), 1)
+            # Equidistant communes: the last one listed wins, as one assignment per pair would.
+            last = len(idx[0]) - 1 - np.unique(idx[0][::-1], return_index=True)[1]
+            hit[missing[idx[0][last]]] = idx[1][last]
+            snapped[missing[idx[0][last]]] = [round(float(d), 1) for d in dist[last]]
         out["snapped_m"] = snapped
         found = hit >= 0
         for col in ("code_insee", "commune", "epci"):

@@ -11,11 +11,13 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import opening_hours
+import pandas as pd
 import phonenumbers
 
 from geocommuns.layerdef import FieldDef
@@ -55,12 +57,19 @@ def is_missing(raw: Any) -> bool:
     return isinstance(raw, str) and raw.strip().lower() in MISSING
 
 
+#: Text that :func:`text_of` leaves as it is: words separated by single spaces.
+_CLEAN_TEXT = re.compile(r"\S+(?: \S+)*")
+_WHOLE_NUMBER_TEXT = re.compile(r"\d+\.0")
+
+
 def text_of(raw: Any) -> str:
     """The cell as clean text: ``46000.0`` read by a spreadsheet becomes ``46000``."""
+    if type(raw) is str and _CLEAN_TEXT.fullmatch(raw) and not raw.endswith(".0"):
+        return raw
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
     text = str(raw).strip()
-    if re.fullmatch(r"\d+\.0", text):
+    if _WHOLE_NUMBER_TEXT.fullmatch(text):
         text = text[:-2]
     return " ".join(text.split()) if "\n" not in text else text.strip()
 
@@ -321,3 +330,116 @@ def parse_value(raw: Any, field: FieldDef) -> Parsed:
     parser = _TYPES.get(field.type) or _FORMATS.get(field.format)
     parsed = parser(text) if parser else Parsed(text)
     return Parsed(_check_constraints(parsed.value, field), parsed.warning)
+
+
+#: A plain number as spreadsheets write it: parsed with ``float`` after ``,`` -> ``.``.
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:[.,][0-9]+)?")
+
+
+def code_column(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Group a raw column by value, so each distinct value is parsed once.
+
+    Delivered files repeat the same values a lot. Text cells are grouped by their exact
+    value; other cells (numbers, dates, booleans from spreadsheets and vector files) by
+    :func:`text_of`, which is all the parsers look at; lists (OpenStreetMap arrays) each
+    stay apart.
+
+    Parameters
+    ----------
+    values
+        The column's cells, in row order.
+
+    Returns
+    -------
+    tuple
+        ``codes`` (one integer per row) and ``uniques`` (the first raw cell of each code).
+    """
+    array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
+        codes, uniques = pd.factorize(array, use_na_sentinel=False)
+        return np.asarray(codes, dtype=np.intp), list(uniques)
+    index: dict[str, int] = {}
+    out = np.empty(len(array), dtype=np.intp)
+    firsts: list[Any] = []
+    for i, value in enumerate(array):
+        if isinstance(value, list):
+            out[i] = len(firsts)
+            firsts.append(value)
+            continue
+        key = text_of(value)
+        code = index.get(key)
+        if code is None:
+            code = index[key] = len(firsts)
+            firsts.append(value)
+        out[i] = code
+    return out, firsts
+
+
+def objects(items: Sequence[Any]) -> np.ndarray:
+    """A 1-d object array holding ``items`` as they are (lists stay list cells)."""
+    return np.fromiter(items, dtype=object, count=len(items))
+
+
+def parse_values(raws: Sequence[Any], field: FieldDef) -> list[Parsed | ValueProblem]:
+    """:func:`parse_value` for each (never missing) raw value; the problem in place of a raise.
+
+    Plain text fields (no format, enum or pattern) skip the dispatch: their value is the
+    clean text, checked against ``maxLength``.
+    """
+    c = field.constraints
+    if field.type == "string" and field.format == "default" and not (c.enum or c.pattern):
+        limit = c.max_length
+        out: list[Parsed | ValueProblem] = []
+        for raw in raws:
+            text = text_of(raw)
+            if limit is not None and len(text) > limit:
+                out.append(ValueProblem(f"is {len(text)} characters long, more than {limit}"))
+            else:
+                out.append(Parsed(text))
+        return out
+    results: list[Parsed | ValueProblem] = []
+    for raw in raws:
+        try:
+            results.append(parse_value(raw, field))
+        except ValueProblem as e:
+            results.append(e)
+    return results
+
+
+def numbers_of(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Parse a column of numbers as ``parse_number(text_of(cell))`` does, cell by cell.
+
+    Plain numbers (``6373997,80``, ``44.4475``, finite non-zero floats) take a fast path
+    with the same result; every other cell goes through :func:`is_missing` and
+    :func:`parse_number`.
+
+    Returns
+    -------
+    tuple
+        The numbers (NaN where missing or wrong), a mask of missing cells, and the
+        problem of each wrong cell by row index.
+    """
+    match = _PLAIN_NUMBER.fullmatch
+    fast = [
+        float(v.replace(",", "."))
+        if type(v) is str and match(v)
+        else v
+        if type(v) is float and v and math.isfinite(v)
+        else None
+        for v in values
+    ]
+    missing = np.zeros(len(fast), dtype=bool)
+    problems: dict[int, str] = {}
+    for i, number in enumerate(fast):
+        if number is not None:
+            continue
+        raw = values[i]
+        if is_missing(raw):
+            missing[i] = True
+            continue
+        try:
+            fast[i] = parse_number(text_of(raw))
+        except ValueProblem as e:
+            problems[i] = str(e)
+    out = np.array([math.nan if v is None else v for v in fast], dtype=float)
+    return out, missing, problems
