@@ -443,7 +443,7 @@ def indicators_command(
             settings.path(settings.output), layers, territory, today=reference, network=network
         )
         page, data = write_dashboard(
-            indicators, territory, out or settings.path(settings.indicators_dir)
+            indicators, territory, out or settings.path(settings.webmap_dir)
         )
     except GeocommunsError as e:
         _fail(e)

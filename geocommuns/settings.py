@@ -45,8 +45,6 @@ class Settings(BaseSettings):
     #: Folder holding the national schemas' JSON files (``national_schema.file``); a schema
     #: missing here is downloaded from its ``schema_url`` into it when online.
     schemas_dir: Path = Path("geodata/schemas")
-    #: Where ``geocommuns indicators`` writes ``indicateurs.html`` and ``indicators.json``.
-    indicators_dir: Path = Path("webmap")
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""
