@@ -259,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             except BackendUnavailable as e:
                 logger.warning("%s not measured: %s", backend, e)
                 skipped[backend] = str(e).splitlines()[0][:400]
+            except Exception as e:  # one broken backend must not lose the others' numbers
+                logger.exception("%s failed", backend)
+                skipped[backend] = f"the run failed: {type(e).__name__}: {str(e)[:300]}"
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            write_json(rows, args.out_dir / "results.json")  # partial results as we go
         machine = machine_description(tipg_python=TIPG_VENV / "bin" / "python", postgres=postgres)
     load_after = os.getloadavg()
     setup = [
