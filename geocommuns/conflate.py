@@ -438,8 +438,11 @@ def conflate(
     pairs, groups = match(frame, layer)
     if not groups:
         return Conflation(features=frame, pairs=pairs)
-    records = frame.drop(columns=frame.geometry.name).to_dict("records")
-    geometries = frame.geometry.tolist()
+    # only the features being merged become records (cheap on 100,000-feature layers)
+    involved = sorted({k for group in groups for k in group})
+    rows = frame.iloc[involved].drop(columns=frame.geometry.name).to_dict("records")
+    records = dict(zip(involved, rows, strict=True))
+    geometries = dict(zip(involved, frame.geometry.iloc[involved].tolist(), strict=True))
     merged_records: list[dict[str, Any]] = []
     merged_geometries: list[Any] = []
     merged_away: dict[str, int] = {}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from labelled_pairs import france_services, lyon_rewrite, quality
 
 from geocommuns.conflate import (
     MERGED,
@@ -19,6 +20,7 @@ from geocommuns.conflate import (
     candidate_pairs,
     conflate,
     haversine_m,
+    match,
     name_similarity,
     normalise_name,
     write_pairs_csv,
@@ -232,3 +234,31 @@ def test_conflation_block_is_checked(layers):
         LayerDef.model_validate(data)
     assert layers["wifi"].match_distance_m == 60
     assert layers["wifi"].model_copy(update={"osm": None}).match_distance_m == 50
+
+
+@pytest.mark.realdata
+def test_france_services_2021_against_2024(layers, realdata_dir):
+    """Two real deliveries of the same network, the ANCT id as ground truth (docs/conflation.md)."""
+    labelled = france_services(realdata_dir)
+    assert len(labelled.truth) == 897
+    pairs, _ = match(labelled.features, layers["equipements"])
+    q = quality(pairs, labelled.truth)
+    assert (q.merged, q.correct) == (659, 658)  # measured: precision 0.998, recall 0.734
+    assert q.precision >= 0.95
+    assert q.recall >= 0.70
+    assert all(p.left_source != p.right_source for p in pairs)
+
+
+@pytest.mark.realdata
+def test_lyon_sports_equipment_against_an_osm_shaped_rewrite(layers, realdata_dir):
+    """Real RES equipment (twins at one installation point) against a seeded rewrite."""
+    labelled = lyon_rewrite(realdata_dir)
+    assert len(labelled.truth) == 1298
+    pairs, groups = match(labelled.features, layers["equipements"])
+    q = quality(pairs, labelled.truth)
+    assert (q.merged, q.correct) == (1217, 1204)  # measured: precision 0.989, recall 0.928
+    assert q.precision >= 0.95
+    assert q.recall >= 0.90
+    # one feature per source in every merged place
+    sources = labelled.features["source"].tolist()
+    assert all(len({sources[k] for k in g}) == len(g) for g in groups)
