@@ -208,6 +208,12 @@ def build_command(
         highlight=False,
     )
     console.print(f"report: {settings.path(settings.report_dir) / 'build-report.md'}")
+    for layer_id, summary in result.report.conflation.items():
+        console.print(
+            f"conflation {layer_id}: {summary.decisions.get('merged', 0)} merged, "
+            f"{summary.decisions.get('uncertain', 0)} to review in {summary.file}",
+            highlight=False,
+        )
     if not result.report.balanced:
         raise typer.Exit(1)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyogrio
@@ -165,4 +168,24 @@ def test_osm_and_commune_sources_merged_with_a_readable_report(built):
     assert set(wifi["osm_id"].dropna()) == {"node/1022", "node/1023", "node/1024"}
     assert "adresse_mac" not in json.loads(
         wifi.set_index("id").loc["46191-mercues-wifi--MER-WIFI-1", "provenance"]
+    )
+
+
+def test_build_command_prints_the_conflation_summary(tmp_path):
+    env = {
+        **os.environ,
+        "GEOCOMMUNS_OUTPUT": str(tmp_path / "out.gpkg"),
+        "GEOCOMMUNS_REPORT_DIR": str(tmp_path / "report"),
+        "COLUMNS": "250",
+        "NO_COLOR": "1",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("geocommuns")), "build", "--quiet"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rows read 114 = written 97 + rejected 6 + merged 11" in result.stdout
+    assert (
+        f"conflation equipements: 5 merged, 1 to review in {tmp_path / 'report' / 'conflation' / 'equipements.csv'}"
+        in result.stdout
     )
