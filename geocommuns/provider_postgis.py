@@ -126,7 +126,7 @@ class PostGISProvider(LayerProvider):
             msg = f"{redact(self.url)}: no database connection available ({e})"
             logger.error(msg)
             raise ProviderConnectionError(msg) from e
-        except psycopg.errors.DataException as e:
+        except psycopg.DataError as e:
             first = str(e).strip().splitlines()[0]
             raise ProviderInvalidQueryError(first, user_msg=first) from e
         except psycopg.Error as e:

@@ -22,6 +22,7 @@ import yaml
 
 from geocommuns.errors import ConfigError
 from geocommuns.layerdef import LayerDef, layers_from_dir
+from geocommuns.openapi import self_contained
 from geocommuns.settings import Settings
 from geocommuns.territory import territory_from_spec
 
@@ -421,8 +422,12 @@ def write_openapi(config_path: Path, output: Path) -> None:
             "run 'geocommuns build' first so the GeoPackage exists"
         )
         raise ConfigError(msg) from e
+    # pygeoapi refers to the OGC schema repositories: make it readable offline
+    document = self_contained(yaml.safe_load(content))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(content, encoding="utf-8")
+    output.write_text(
+        yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100), encoding="utf-8"
+    )
 
 
 def config_from_settings(

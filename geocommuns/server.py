@@ -299,9 +299,7 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
                 start_response("301 Moved Permanently", [("Location", "/map/"), *_CORS])
                 return []
             return _static(webmap, environ, with_cors)
-        query = environ.get("QUERY_STRING", "")
-        if "filter-lang=" in query:
-            environ["QUERY_STRING"] = _query_without_filter_lang(query)
+        environ["QUERY_STRING"] = normalise_query(environ.get("QUERY_STRING", ""))
         if method == "GET" and path.startswith("/collections/") and path.endswith("/items"):
             return _without_dangling_next(api, environ, with_cors)
         return api(environ, with_cors)
@@ -362,14 +360,36 @@ def adapt_pygeoapi() -> None:
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = []
 
 
-def _query_without_filter_lang(query: str) -> str:
-    """The query string without a ``filter-lang`` naming a CQL2 encoding we read anyway."""
-    parts = query.split("&")
-    kept = [
-        p for p in parts
-        if not (p.startswith("filter-lang=") and urllib.parse.unquote(p[12:]) in _FILTER_LANGS)
-    ]
-    return "&".join(kept)
+def normalise_query(query: str) -> str:
+    """Rewrite what pygeoapi 0.21 would misread in a query string.
+
+    - ``filter-lang=cql2-text`` / ``cql2-json``: pygeoapi knows only the pre-CQL2 names
+      and answers 400, though it reads both encodings (see :func:`adapt_pygeoapi`);
+    - empty ``sortby`` keys (``sortby=`` or ``sortby=nom,``) crash it with a 500.
+
+    Parameters
+    ----------
+    query
+        The raw query string.
+
+    Returns
+    -------
+    str
+        The query string pygeoapi should see (unchanged when nothing applies).
+    """
+    if "filter-lang=" not in query and "sortby=" not in query:
+        return query
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    kept: list[tuple[str, str]] = []
+    for key, value in pairs:
+        if key == "filter-lang" and value in _FILTER_LANGS:
+            continue
+        if key == "sortby":
+            value = ",".join(k for k in value.split(",") if k.strip("+- "))
+            if not value:
+                continue
+        kept.append((key, value))
+    return urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
 
 
 def create_app() -> WSGIApp:

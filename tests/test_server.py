@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -26,7 +28,7 @@ from pgserver import postgis_available, throwaway_postgis
 from werkzeug.test import Client
 
 from geocommuns.postgis import publish
-from geocommuns.server import dispatcher
+from geocommuns.server import dispatcher, normalise_query
 
 GEOJSON = {"Accept": "application/geo+json"}
 SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")
@@ -433,3 +435,63 @@ def test_csv_output(server, layers):
     assert not set(rows[0]) & set(layers["equipements"].sensitive_fields)
     r = httpx.get(server.url + "/collections/wifi/items", params={"f": "csv", "limit": 100})
     assert r.status_code == 200 and "adresse_mac" not in r.text and "00:11:22:33:44" not in r.text
+
+
+def test_ogr2ogr_copies_a_whole_layer_page_by_page(server, tmp_path):
+    if shutil.which("ogr2ogr") is None:
+        pytest.skip("ogr2ogr not on PATH (apt install gdal-bin; CI installs it)")
+    for page_size in (7, 5):  # 25 features: a short last page, then an exactly full one
+        out = tmp_path / f"copy-{page_size}.gpkg"
+        subprocess.run(
+            ["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{server.url}", "equipements",
+             "-oo", f"PAGE_SIZE={page_size}"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+        info = subprocess.run(
+            ["ogrinfo", "-so", str(out), "equipements"], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"Feature Count: {N_EQUIPEMENTS}" in info, info
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log
+
+
+def test_schemathesis_finds_no_server_error(server, tmp_path):
+    exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("schemathesis not installed (pip install -e .[test])")
+    run = subprocess.run(
+        [exe, "run", f"{server.url}/openapi?f=json", "--checks", "not_a_server_error",
+         "--max-examples", "8", "--seed", "46042", "--phases", "examples,fuzzing",
+         "--request-timeout", "20", "--exclude-path-regex", "^/(processes|jobs)",
+         "--suppress-health-check", "all"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    summary = run.stdout[-3000:]
+    assert run.returncode == 0, summary
+    generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert generated is not None, summary
+    assert int(generated[1]) == int(generated[2]) > 100, summary
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("limit=2", "limit=2"),
+        ("sortby=", ""),
+        ("sortby=-nom,&limit=3", "sortby=-nom&limit=3"),
+        ("filter=nom%20%3D%20%27a%27&filter-lang=cql2-text", "filter=nom%20%3D%20%27a%27"),
+        ("filter-lang=cql2-json&filter=%7B%7D", "filter=%7B%7D"),
+        ("filter-lang=elvish", "filter-lang=elvish"),  # left for pygeoapi to refuse
+    ],
+)
+def test_normalise_query(query, expected):
+    assert normalise_query(query) == expected
+
+
+def test_odd_values_are_answered_not_crashed_on(server):
+    base = server.url + "/collections/equipements/items"
+    assert httpx.get(base, params={"date_maj": "2026-01-15"}, headers=GEOJSON).json()["numberMatched"] == N_EQUIPEMENTS
+    for params in ({"nom": "a\x00b"}, {"erp_categorie": "deux"}, {"sortby": ""}, {"sortby": "-nom,"},
+                   {"filter": "nom = 'a\x00b'"}, {"limit": "-1"}, {"offset": "x"}, {"bbox": "1,2,3"}):
+        r = httpx.get(base, params=params, headers=GEOJSON)
+        assert r.status_code in {200, 400}, (params, r.status_code, r.text[:200])
