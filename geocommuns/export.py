@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,10 +167,22 @@ def _write_national_csv(rows: pd.DataFrame, columns: list[str], path: Path) -> N
             writer.writerow(["" if v is None or (isinstance(v, float) and v != v) else v for v in record])
 
 
+def _split(values: pd.Series | None, separator: str) -> list[str]:
+    """Distinct parts of the values (merged features carry several, joined by ``separator``)."""
+    parts: set[str] = set()
+    for value in [] if values is None else values.dropna():
+        parts.update(p.strip(" ()") for p in re.split(separator, str(value)) if p.strip(" ()"))
+    return sorted(parts)
+
+
 def _licences(features: pd.DataFrame, layer: LayerDef) -> tuple[list[dict[str, str]], list[str]]:
-    """The package's licences and the attributions every reuse must show."""
-    ids = sorted({str(v) for v in features.get("licence", pd.Series(dtype=object)).dropna()})
-    attributions = sorted({str(v) for v in features.get("attribution", pd.Series(dtype=object)).dropna()})
+    """The package's licences and the attributions every reuse must show.
+
+    A feature merged from several sources carries an SPDX expression
+    (``etalab-2.0 AND ODbL-1.0``) and attributions joined with `` ; ``.
+    """
+    ids = _split(features.get("licence"), r"\s+(?:AND|OR)\s+")
+    attributions = _split(features.get("attribution"), r"\s+;\s+")
     if ODBL_ID in ids:
         # An extract of OpenStreetMap makes the downloaded database a derived database.
         return [dict(ODBL)], [OSM_ATTRIBUTION, *[a for a in attributions if "OpenStreetMap" not in a]]

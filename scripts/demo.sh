@@ -12,4 +12,6 @@ fi
 .venv/bin/geocommuns layers
 .venv/bin/geocommuns build
 .venv/bin/geocommuns webmap     # citizen map at http://127.0.0.1:5000/map/ (works offline)
+.venv/bin/geocommuns indicators # dashboard at http://127.0.0.1:5000/map/indicateurs.html
+.venv/bin/geocommuns export     # open-data downloads in geodata/export/<layer>/
 .venv/bin/geocommuns config && exec .venv/bin/geocommuns serve  # OGC API - Features at http://127.0.0.1:5000/ (Ctrl-C stops it)

@@ -196,9 +196,11 @@ def test_sample_metadata_licence_follows_the_features(exported):
     for result in exported.values():
         meta = json.loads(result.files["metadata"].read_text(encoding="utf-8"))
         licences = set(pd.read_csv(result.files["csv"], dtype=str)["licence"])
-        expected = [ODBL_ID] if ODBL_ID in licences else ["etalab-2.0"]
+        from_osm = any(ODBL_ID in value for value in licences)
+        expected = [ODBL_ID] if from_osm else ["etalab-2.0"]
         assert [lic["name"] for lic in meta["licenses"]] == expected
-        assert (OSM_ATTRIBUTION in meta["attribution"]) == (ODBL_ID in licences)
+        assert (OSM_ATTRIBUTION in meta["attribution"]) == from_osm
+        assert not any(" ; " in a for a in meta["attribution"])
 
 
 def test_osm_derived_features_make_the_download_odbl(layers, tmp_path):
@@ -222,6 +224,19 @@ def test_osm_derived_features_make_the_download_odbl(layers, tmp_path):
     assert meta["national_schema"] is None
     csv = pd.read_csv(result.files["csv"], dtype=str)
     assert sorted(csv["licence"]) == [ODBL_ID, "etalab-2.0"]
+
+
+def test_a_feature_merged_with_openstreetmap_makes_the_download_odbl(layers, tmp_path):
+    merged = feature(
+        "wifi", 1, 1.44, 44.45, categorie="borne_exterieure", licence=f"etalab-2.0 AND {ODBL_ID}",
+        attribution="Commune de Mercuès ; © les contributeurs d'OpenStreetMap (ODbL)",
+    )
+    gpkg = write_tiny_gpkg(tmp_path / "tiny.gpkg", layers, {"wifi": [merged]})
+    result = export_layer(gpkg, layers["wifi"], tmp_path / "out", publisher=PUBLISHER, now=NOW)
+    meta = json.loads(result.files["metadata"].read_text(encoding="utf-8"))
+    assert [lic["name"] for lic in meta["licenses"]] == [ODBL_ID]
+    assert meta["attribution"] == [OSM_ATTRIBUTION, "Commune de Mercuès"]
+    assert {"title": "Commune de Mercuès", "role": "contributor"} in meta["contributors"]
 
 
 def test_a_feature_missing_a_required_column_is_left_out_and_listed(layers, tmp_path):
