@@ -9,9 +9,11 @@ within a group).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +48,7 @@ class NationalTable:
 
 
 def _empty(value: Any) -> bool:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
@@ -154,8 +156,19 @@ def national_table(features: pd.DataFrame, layer: LayerDef) -> NationalTable:
     for sensitive in layer.sensitive_fields:
         frame = frame.drop(columns=sensitive, errors="ignore")
     frame = frame.reset_index(drop=True)
+    # Plain dicts: a column may read the columns computed before it (templates, ranks).
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in frame.astype(object).to_dict("records")
+    ]
     for column, spec in schema.fields.items():
-        frame[column] = _column(frame, column, spec, schema.separator)
+        if spec.transform == "rank":
+            ranks = _ranks(pd.DataFrame.from_records(records), spec.by)
+            values: list[Any] = [int(r) for r in ranks]
+        else:
+            values = [_value(record, column, spec, schema.separator) for record in records]
+        for record, value in zip(records, values, strict=True):
+            record[column] = value
+    frame = pd.DataFrame.from_records(records, columns=list(records[0]) if records else list(schema.fields))
     columns = [c for c in schema.fields if not c.startswith("_")]
     left_out: list[LeftOut] = []
     keep = pd.Series(True, index=frame.index)
@@ -172,33 +185,32 @@ def national_table(features: pd.DataFrame, layer: LayerDef) -> NationalTable:
     return NationalTable(columns=columns, rows=rows, left_out=left_out)
 
 
-def _column(frame: pd.DataFrame, column: str, spec: SchemaColumn, separator: str) -> pd.Series:
-    if spec.transform == "rank":
-        ranks = _ranks(frame, spec.by)
-        return ranks.astype(object)
-    out: list[Any] = []
-    for _, row in frame.iterrows():
-        value: Any
-        if spec.value is not None:
-            value = spec.value
-        elif spec.template is not None:
-            context = {k: ("" if _empty(v) else v) for k, v in row.items()}
-            try:
-                value = spec.template.format(**context)
-            except (KeyError, ValueError) as e:
-                msg = f"national_schema.fields.{column}: template {spec.template!r} fails ({e})"
-                raise GeocommunsError(msg) from e
-        else:
-            value = None
-            for name in spec.from_:
-                value = _mapped(row.get(name), spec, separator)
-                if value is not None:
-                    break
-        if value is not None and spec.transform is not None:
-            value = _transform(str(value), spec.transform)
-        if value is not None and spec.keep is not None:
-            value = _keep(str(value), spec.keep)
-        if _empty(value):
-            value = spec.default
-        out.append(value)
-    return pd.Series(out, index=frame.index, dtype=object)
+@functools.cache
+def _template_names(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
+def _value(record: dict[str, Any], column: str, spec: SchemaColumn, separator: str) -> Any:
+    """One feature's value for one schema column (see :class:`SchemaColumn`)."""
+    value: Any
+    if spec.value is not None:
+        value = spec.value
+    elif spec.template is not None:
+        names = _template_names(spec.template)
+        context = {k: ("" if _empty(record.get(k)) else record.get(k)) for k in names}
+        try:
+            value = spec.template.format(**context)
+        except (KeyError, ValueError) as e:
+            msg = f"national_schema.fields.{column}: template {spec.template!r} fails ({e})"
+            raise GeocommunsError(msg) from e
+    else:
+        value = None
+        for name in spec.from_:
+            value = _mapped(record.get(name), spec, separator)
+            if value is not None:
+                break
+    if value is not None and spec.transform is not None:
+        value = _transform(str(value), spec.transform)
+    if value is not None and spec.keep is not None:
+        value = _keep(str(value), spec.keep)
+    return spec.default if _empty(value) else value
