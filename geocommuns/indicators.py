@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from pyproj import Geod, Transformer
 
 from geocommuns.errors import GeocommunsError
@@ -230,14 +231,17 @@ class _Network:
         self.nodes = np.array(list(graph.nodes))
         lon = np.array([graph.nodes[n]["x"] for n in self.nodes], dtype=float)
         lat = np.array([graph.nodes[n]["y"] for n in self.nodes], dtype=float)
-        self.x, self.y = _TO_L93.transform(lon, lat)
+        x, y = _TO_L93.transform(lon, lat)
+        self.tree = shapely.STRtree(shapely.points(x, y))
 
     def nearest(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node of each point and the straight-line distance to it (metres)."""
         px, py = _TO_L93.transform(lon, lat)
-        d2 = (px[:, None] - self.x[None, :]) ** 2 + (py[:, None] - self.y[None, :]) ** 2
-        idx = d2.argmin(axis=1)
-        return self.nodes[idx], np.sqrt(d2[np.arange(len(idx)), idx])
+        (points, nodes), dist = self.tree.query_nearest(
+            shapely.points(px, py), return_distance=True, all_matches=False
+        )
+        order = np.argsort(points, kind="stable")
+        return self.nodes[nodes[order]], dist[order]
 
     def from_node(self, node: Any) -> dict[Any, float]:
         import networkx as nx
