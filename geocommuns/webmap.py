@@ -253,7 +253,6 @@ def page_config(
                 "colour": layer.style.colour,
                 "icon": icon_svg(layer.style.icon),
                 "count": counts.get(layer.id, 0),
-                "fields": [name for name in POPUP_FIELDS if name in {f.name for f in layer.public_fields}],
             }
             for layer in layers.values()
         ],

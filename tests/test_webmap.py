@@ -495,9 +495,14 @@ def test_live_mode_requests_the_api_by_bbox(browser, server):
         west, south, east, north = map(float, parse_qs(urlparse(later[-1]).query)["bbox"][0].split(","))
         assert east - west < 0.05 and west < 1.4417 < east and south < 44.4475 < north
         assert KNOWN["nom"] in p.page.locator("#gc-list").inner_text()
+        # bbox requests carry only what markers and the list need; a popup asks for the rest
+        assert parse_qs(urlparse(later[-1]).query)["properties"] == ["nom,commune,code_insee"]
         p.page.locator(f'.gc-marker[title="{KNOWN["nom"]}"]').click()
-        text = p.page.locator(".leaflet-popup-content").inner_text()
+        popup = p.page.locator(".leaflet-popup-content", has_text="Horaires")
+        popup.wait_for()
+        text = popup.inner_text()
         assert "du lundi au vendredi de 8 h 30 à 12 h" in text and "05 65 20 88 88" in text
+        assert any(urlparse(u).path == "/collections/equipements/items/sample--known" for u in p.requests)
         assert p.errors == []
     finally:
         p.close()

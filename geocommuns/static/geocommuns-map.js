@@ -20,6 +20,8 @@
     "ODbL-1.0": "ODbL 1.0",
   };
   var LIST_MAX = 200;
+  /** What live mode asks the API for in each bbox request (the popup asks for the rest). */
+  var LIVE_FIELDS = ["nom", "commune", "code_insee"];
   var NEAR_PER_LAYER = 3;
 
   // ---- plain French -------------------------------------------------------------------
@@ -202,9 +204,29 @@
   function markerFor(f) {
     var layer = S.layers[f.layer];
     var m = L.marker([f.lat, f.lon], { icon: layer.divIcon, title: f.p.nom || layer.label, alt: f.p.nom || layer.label, riseOnHover: true });
-    m.bindPopup(function () { return popupHtml(f); }, { maxWidth: 320, autoPanPadding: [20, 20] });
+    m.bindPopup(function () { return f.partial ? "<p>Chargement…</p>" : popupHtml(f); }, { maxWidth: 320, autoPanPadding: [20, 20] });
+    if (f.partial) m.on("popupopen", function () { completeFeature(f, m); });
     m.gcFeature = f;
     return m;
+  }
+
+  /** Live mode loads only what markers and lists need; a popup asks for the whole feature. */
+  function completeFeature(f, marker) {
+    var url = S.cfg.api + "/collections/" + encodeURIComponent(f.layer) + "/items/" +
+      encodeURIComponent(f.p.id) + "?f=json";
+    fetch(url, { headers: { Accept: "application/geo+json" } })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (doc) {
+        f.p = fromGeoJSON(f.layer, doc).p;
+        f.partial = false;
+        marker.setPopupContent(popupHtml(f));
+      })
+      .catch(function (e) {
+        marker.setPopupContent("<p>Les détails de ce lieu n'ont pas pu être chargés (" + esc(e.message) + ").</p>");
+      });
   }
 
   function visible(f) { return !S.commune || f.p.code_insee === S.commune; }
@@ -231,7 +253,7 @@
     var b = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()]
       .map(function (v) { return v.toFixed(5); }).join(",");
     var url = S.cfg.api + "/collections/" + encodeURIComponent(layer.id) + "/items?bbox=" + b +
-      "&limit=" + limit + "&f=json&properties=" + layer.fields.filter(function (f) { return f !== "id"; }).join(",");
+      "&limit=" + limit + "&f=json&properties=" + LIVE_FIELDS.join(",");
     if (S.commune) url += "&code_insee=" + encodeURIComponent(S.commune);
     return url;
   }
@@ -247,7 +269,11 @@
       })
       .then(function (doc) {
         var features = (doc.features || []).filter(function (f) { return f.geometry; })
-          .map(function (f) { return fromGeoJSON(layer.id, f); });
+          .map(function (f) {
+            var feature = fromGeoJSON(layer.id, f);
+            feature.partial = true;
+            return feature;
+          });
         return { layer: layer, features: features, matched: doc.numberMatched };
       });
   }
@@ -260,30 +286,30 @@
     liveTimer = setTimeout(loadLive, 150);
   }
 
+  /** Ask every visible layer for the features of the view; each one is drawn as it comes. */
   function loadLive() {
     clearTimeout(liveTimer);
-    {
-      var bounds = S.map.getBounds();
-      var wanted = S.cfg.layers.filter(function (l) { return S.map.hasLayer(S.parts.clusters[l.id]); });
-      status("Chargement des lieux…");
-      Promise.all(wanted.map(function (l) { return fetchLayer(l, bounds, S.cfg.liveLimit); }))
-        .then(function (results) {
-          var shown = 0, matched = 0;
-          results.forEach(function (r) {
-            fill(r.layer.id, r.features);
-            shown += r.features.length;
-            matched += r.matched === undefined ? r.features.length : r.matched;
-          });
-          refreshList();
-          status(matched > shown
-            ? frCount(shown) + " lieux affichés sur " + frCount(matched) + " dans la zone : zoomez pour les voir tous."
-            : "");
-        })
-        .catch(function (e) {
-          if (e.name === "AbortError") return;
-          status("Les lieux n'ont pas pu être chargés (" + e.message + "). Réessayez dans un instant.");
-        });
-    }
+    var bounds = S.map.getBounds();
+    var wanted = S.cfg.layers.filter(function (l) { return S.map.hasLayer(S.parts.clusters[l.id]); });
+    var shown = 0, matched = 0;
+    status("Chargement des lieux…");
+    Promise.all(wanted.map(function (l) {
+      return fetchLayer(l, bounds, S.cfg.liveLimit).then(function (r) {
+        fill(r.layer.id, r.features);
+        shown += r.features.length;
+        matched += r.matched === undefined ? r.features.length : r.matched;
+      });
+    }))
+      .then(function () {
+        refreshList();
+        status(matched > shown
+          ? frCount(shown) + " lieux affichés sur " + frCount(matched) + " dans la zone : zoomez pour les voir tous."
+          : "");
+      })
+      .catch(function (e) {
+        if (e.name === "AbortError") return;
+        status("Les lieux n'ont pas pu être chargés (" + e.message + "). Réessayez dans un instant.");
+      });
   }
 
   // ---- list of the places in view -------------------------------------------------------
