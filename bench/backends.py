@@ -44,6 +44,7 @@ from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
+SERVE_APP = "geocommuns.server:create_app()"
 BACKENDS = (
     "geocommuns-gpkg",
     "geocommuns-postgis",
@@ -68,6 +69,8 @@ class Workspace:
     scratch: Path
     workers: int = 2
     floor_dir: Path | None = None
+    #: gunicorn command line of the running ``geocommuns serve`` (the floor reuses it).
+    serve_argv: list[str] | None = None
 
 
 @dataclass
@@ -80,7 +83,7 @@ class Server:
     items: str
     process: subprocess.Popen[bytes]
     log: Path
-    notes: list[str] = field(default_factory=list)
+    argv: list[str] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -161,6 +164,29 @@ def _gunicorn(app: str, port: int, workers: int) -> list[str]:
     ]
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The command line of a running process (None when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode() for a in raw.split(b"\0") if a]
+
+
+def floor_argv(serve_argv: list[str] | None, port: int) -> list[str] | None:
+    """``geocommuns serve``'s gunicorn command line, running the floor app on ``port``.
+
+    Whatever options ``geocommuns serve`` gives gunicorn (workers, worker class, threads,
+    timeouts), the floor gets the same; None when the command line is not the expected one.
+    """
+    if not serve_argv or SERVE_APP not in serve_argv or "--bind" not in serve_argv:
+        return None
+    argv = list(serve_argv)
+    argv[argv.index(SERVE_APP)] = "bench.floor:create_app()"
+    argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
+    return argv
+
+
 def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list[str], dict[str, str], str]:
     """argv, extra environment and items path of ``backend``."""
     url = f"http://127.0.0.1:{port}"
@@ -216,7 +242,7 @@ def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list
         if ws.floor_dir is None or not any(ws.floor_dir.glob("*.body")):
             msg = "no captured geocommuns responses for the floor (run geocommuns-gpkg first)"
             raise BackendUnavailable(msg)
-        argv = _gunicorn("bench.floor:create_app()", port, ws.workers)
+        argv = floor_argv(ws.serve_argv, port) or _gunicorn("bench.floor:create_app()", port, ws.workers)
         return argv, {"BENCH_FLOOR_DIR": str(ws.floor_dir)}, "/floor"
     else:
         msg = f"unknown backend {backend!r}; backends are: {', '.join(BACKENDS)}"
@@ -286,6 +312,6 @@ def running(backend: str, ws: Workspace) -> Iterator[Server]:
         )
     try:
         wait_ready(url + "/", process, log)
-        yield Server(backend=backend, url=url, items=items, process=process, log=log)
+        yield Server(backend=backend, url=url, items=items, process=process, log=log, argv=argv)
     finally:
         stop(process)

@@ -38,6 +38,7 @@ from bench.backends import (
     BackendUnavailable,
     Server,
     Workspace,
+    command_line,
     running,
 )
 from bench.cases import CASES, Case, make_cases, parse_body
@@ -148,11 +149,16 @@ def bench_backend(
     concurrencies: Sequence[int],
     duration: float,
     notes: list[str],
+    commands: dict[str, str],
 ) -> list[Row]:
     """Start one backend, check and load every case, stop it; its measurements."""
     rows = []
     with running(backend, ws) as server, httpx.Client(timeout=120) as client:
         logger.info("%s up at %s", backend, server.url)
+        commands[backend] = " ".join(Path(a).name if a.startswith("/") and Path(a).is_file() else a
+                                     for a in server.argv)
+        if backend == "geocommuns-gpkg":
+            ws.serve_argv = command_line(server.process.pid)
         checks = {}
         for name, case in cases.items():
             verdict, size, raw, headers = check_case(client, server, case)
@@ -239,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     notes = list(args.note)
     rows: list[Row] = []
     skipped: dict[str, str] = {}
+    commands: dict[str, str] = {}
     load_before = os.getloadavg()
     started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="geocommuns-bench-") as tmp, \
@@ -255,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             try:
                 rows += bench_backend(backend, ws, cases, features=args.features,
                                       concurrencies=concurrencies, duration=args.duration,
-                                      notes=notes)
+                                      notes=notes, commands=commands)
             except BackendUnavailable as e:
                 logger.warning("%s not measured: %s", backend, e)
                 skipped[backend] = str(e).splitlines()[0][:400]
@@ -279,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"- load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in load_before)}; "
         f"after: {', '.join(f'{v:.2f}' for v in load_after)}",
         "- the HTTP floor replays geocommuns-gpkg's answer to each case's first request",
+        "- server command lines (ports differ per run):",
+        *(f"  - {b}: `{c}`" for b, c in commands.items()),
     ]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(rows, args.out_dir / "results.json")
