@@ -183,11 +183,24 @@ def _mapped_column(frame: pd.DataFrame, columns: list[str]) -> _Coded:
 
 @dataclass
 class _Parsed:
-    """One field parsed once per distinct raw value, then spread over the rows."""
+    """One field parsed once per distinct raw value: row ``i`` has ``values[codes[i]]``..."""
 
+    codes: np.ndarray
     values: np.ndarray
     errors: np.ndarray
     warnings: np.ndarray
+
+    def error(self, i: int) -> str | None:
+        """The error of row ``i``."""
+        return self.errors[self.codes[i]]  # type: ignore[no-any-return]
+
+    def rows_with(self, per_value: np.ndarray) -> np.ndarray:
+        """Mask of the rows whose value has an error or a warning (``per_value``)."""
+        return (per_value != None)[self.codes]  # noqa: E711 (elementwise on objects)
+
+    def values_at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of some rows."""
+        return self.values[self.codes[rows]]
 
 
 def _parse_field(
@@ -223,11 +236,11 @@ def _parse_field(
         values.append(value)
         errors.append(error)
         warnings.append(warning)
-    codes = coded.codes
     return _Parsed(
-        values=objects(values)[codes],
-        errors=objects(errors)[codes],
-        warnings=objects(warnings)[codes],
+        codes=coded.codes,
+        values=objects(values),
+        errors=objects(errors),
+        warnings=objects(warnings),
     )
 
 
@@ -351,7 +364,7 @@ def harmonise_table(
     }
     field_errors = np.zeros(n, dtype=bool)
     for p in parsed.values():
-        field_errors |= p.errors != None  # noqa: E711 (elementwise on an object array)
+        field_errors |= p.rows_with(p.errors)
     geometry_error = np.full(n, None, dtype=object)
     code_insee = located["code_insee"].to_numpy(dtype=object)
     geometry_error[pd.isna(code_insee)] = f"outside the territory ({territory.name})"
@@ -365,14 +378,14 @@ def harmonise_table(
     ]
     for i in np.flatnonzero(rejected).tolist():
         errors = [("geometry", geometry_error[i])] if geometry_error[i] is not None else []
-        errors += [(name, p.errors[i]) for name, p in parsed.items() if p.errors[i] is not None]
+        errors += [(name, e) for name, p in parsed.items() if (e := p.error(i)) is not None]
         rejects.append((i, "; ".join(e[0] for e in errors), "; ".join(e[1] for e in errors)))
 
     # Warnings, in the order a row-by-row pass gives them: fields, then position, then INSEE.
     warnings: list[tuple[int, int, str, str]] = []
     for order, (name, p) in enumerate(parsed.items()):
-        for i in np.flatnonzero((p.warnings != None) & ~excluded).tolist():  # noqa: E711
-            warnings.append((i, order, name, p.warnings[i]))
+        for i in np.flatnonzero(p.rows_with(p.warnings) & ~excluded).tolist():
+            warnings.append((i, order, name, p.warnings[p.codes[i]]))
     kept = ~excluded & ~rejected
     for i, message in positions.warnings.items():
         if kept[i]:
@@ -408,8 +421,8 @@ def harmonise_table(
     # Identifiers: the source's own, else a hash of name and position; the first row wins.
     points = positions.points.to_numpy(dtype=object)
     rows = np.flatnonzero(kept)
-    given = parsed["source_id"].values[rows] if "source_id" in parsed else np.full(len(rows), None)
-    names = parsed["nom"].values[rows] if "nom" in parsed else np.full(len(rows), None)
+    given = parsed["source_id"].values_at(rows) if "source_id" in parsed else np.full(len(rows), None)
+    names = parsed["nom"].values_at(rows) if "nom" in parsed else np.full(len(rows), None)
     ids = objects(
         [
             text_of(sid or _stable_id(name, point.x, point.y))
@@ -440,7 +453,7 @@ def harmonise_table(
         report.reject(i + 1, field_name, reason, {"values": REDACTED} if excluded[i] else originals[i])
 
     rows, ids = rows[~repeated], ids[~repeated]
-    out: dict[str, Any] = {name: p.values[rows] for name, p in parsed.items()}
+    out: dict[str, Any] = {name: p.values_at(rows) for name, p in parsed.items()}
     xs = shapely.get_x(points[rows]).tolist()
     ys = shapely.get_y(points[rows]).tolist()
     out.update(

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from geocommuns.sourcedef import GeometrySpec
@@ -245,12 +245,21 @@ def positions_from(
     good[list(problems)] = False
     points = np.full(len(frame), None, dtype=object)
     if good.any():
-        src = gpd.GeoSeries(shapely.points(xy[good]), crs=crs)
-        points[good] = src.to_crs(WGS84).values
+        points[good] = shapely.points(_to_wgs84(xy[good], crs))
     series = gpd.GeoSeries(points, crs=WGS84, index=frame.index)
     return Positions(
         points=series, problems=problems, warnings=warnings, crs=crs, crs_detected=detected
     )
+
+
+def _to_wgs84(xy: np.ndarray, crs: str) -> np.ndarray:
+    """Coordinates in ``crs`` reprojected to EPSG:4326 (x = longitude), as one array."""
+    source, target = CRS.from_user_input(crs), CRS.from_user_input(WGS84)
+    if source.is_exact_same(target):
+        return xy
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+    lon, lat = transformer.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
 
 
 def _known(crs: str) -> bool:
