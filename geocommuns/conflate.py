@@ -101,13 +101,16 @@ def _fold_words(text: str) -> list[str]:
     return [ABBREVIATIONS.get(w, w) for w in re.findall(r"[a-z0-9]+", ascii_text.lower())]
 
 
-def _drop_phrase(words: list[str], phrase: Sequence[str]) -> list[str]:
+def _replace_phrase(
+    words: list[str], phrase: Sequence[str], replacement: Sequence[str] = ()
+) -> list[str]:
     if not phrase:
         return words
     out: list[str] = []
     i, n = 0, len(phrase)
     while i < len(words):
         if words[i : i + n] == list(phrase):
+            out.extend(replacement)
             i += n
         else:
             out.append(words[i])
@@ -116,11 +119,16 @@ def _drop_phrase(words: list[str], phrase: Sequence[str]) -> list[str]:
 
 
 def normalise_name(
-    name: str | None, *, stop_words: Iterable[str] = (), commune: str | None = None
+    name: str | None,
+    *,
+    stop_words: Iterable[str] = (),
+    commune: str | None = None,
+    synonyms: Mapping[str, str] | None = None,
 ) -> str:
     """The words of a name that identify the place, for comparing names across sources.
 
-    Accents, case and punctuation go; then the French filler words (``la``, ``de``...),
+    Accents, case and punctuation go, ``synonyms`` are written the same way (``hôtel de
+    ville`` as ``mairie``); then the French filler words (``la``, ``de``...),
     the layer's stop words (phrases such as ``wifi public``) and, when ``commune`` is
     given, the words of the commune's own name. A stage that would leave nothing is
     skipped, so ``Mairie`` stays ``mairie``.
@@ -133,15 +141,20 @@ def normalise_name(
         The layer's stop words or phrases.
     commune
         The commune the feature is in.
+    synonyms
+        Phrases and the words they are written as.
 
     Returns
     -------
     str
         Space-separated words (empty only when the name has no letter or digit).
     """
-    words = [w for w in _fold_words(name or "") if w not in STOP_WORDS]
+    words = _fold_words(name or "")
+    for phrase, canonical in (synonyms or {}).items():
+        words = _replace_phrase(words, _fold_words(phrase), _fold_words(canonical))
+    words = [w for w in words if w not in STOP_WORDS]
     for phrase in stop_words:
-        kept = _drop_phrase(words, [w for w in _fold_words(phrase) if w not in STOP_WORDS])
+        kept = _replace_phrase(words, [w for w in _fold_words(phrase) if w not in STOP_WORDS])
         words = kept or words
     if commune:
         own = set(_fold_words(commune)) - STOP_WORDS
@@ -163,6 +176,7 @@ def _ratio(left: str, right: str) -> float | None:
 def name_similarity(
     left: str | None, right: str | None, *, stop_words: Iterable[str] = (),
     left_commune: str | None = None, right_commune: str | None = None,
+    synonyms: Mapping[str, str] | None = None,
 ) -> float | None:
     """Similarity (0 to 1) of two names of places; None when either has no word.
 
@@ -180,6 +194,8 @@ def name_similarity(
         The layer's stop words or phrases.
     left_commune, right_commune
         The commune of each feature.
+    synonyms
+        Phrases and the words they are written as.
 
     Returns
     -------
@@ -187,10 +203,10 @@ def name_similarity(
         1 for the same words, 0 for nothing in common.
     """
     stops = tuple(stop_words)
-    plain_left = normalise_name(left, stop_words=stops)
-    plain_right = normalise_name(right, stop_words=stops)
-    bare_left = normalise_name(left, stop_words=stops, commune=left_commune)
-    bare_right = normalise_name(right, stop_words=stops, commune=right_commune)
+    plain_left = normalise_name(left, stop_words=stops, synonyms=synonyms)
+    plain_right = normalise_name(right, stop_words=stops, synonyms=synonyms)
+    bare_left = normalise_name(left, stop_words=stops, commune=left_commune, synonyms=synonyms)
+    bare_right = normalise_name(right, stop_words=stops, commune=right_commune, synonyms=synonyms)
     if (plain_left and bare_left == plain_left and _only_commune(plain_left, left_commune)) or (
         plain_right and bare_right == plain_right and _only_commune(plain_right, right_commune)
     ):
@@ -356,7 +372,7 @@ def match(
     for i, j, d in zip(left.tolist(), right.tolist(), dist.tolist(), strict=True):
         name_score = name_similarity(
             names[i], names[j], stop_words=rule.stop_words,
-            left_commune=communes[i], right_commune=communes[j],
+            left_commune=communes[i], right_commune=communes[j], synonyms=rule.synonyms,
         )
         same = None if _missing(insee[i]) or _missing(insee[j]) else insee[i] == insee[j]
         score = round(_score(rule, name_score, d, radius, same), 4)

@@ -217,6 +217,8 @@ class ConflationDef(_Model):
     ``merge_score`` are merged (best first, each feature at most once per other source);
     pairs between ``review_score`` and ``merge_score`` are listed for review.
 
+    ``stop_words`` (words or phrases) are left out of names before they are compared;
+    ``synonyms`` writes phrases the same way first (``hôtel de ville: mairie``).
     ``precedence`` orders sources by kind (``file``, ``mairies``, ``osm``) or by source
     id: the first with a value gives a field (and the first gives the position and the
     id). ``fields`` overrides that order per field.
@@ -232,6 +234,7 @@ class ConflationDef(_Model):
     category_field: str | None = "categorie"
     compatible: list[list[str]] = Field(default_factory=list)
     stop_words: list[str] = Field(default_factory=list)
+    synonyms: dict[str, str] = Field(default_factory=dict)
     precedence: list[str] = Field(default_factory=lambda: ["file", "mairies", "osm"])
     fields: dict[str, list[str]] = Field(default_factory=dict)
 

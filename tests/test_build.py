@@ -27,7 +27,7 @@ EXPECTED = {  # source: (read, written, rejected, merged into another source's f
     "46224-pradines-equipements": (8, 7, 1, 0),
     "46268-saint-gery-vers-conteneurs": (8, 8, 0, 0),
     "osm-cahors-conteneurs": (5, 2, 0, 3),
-    "osm-cahors-equipements": (10, 5, 0, 5),
+    "osm-cahors-equipements": (10, 4, 0, 6),
     "osm-cahors-tiers_lieux": (2, 1, 0, 1),
     "osm-cahors-wifi": (3, 1, 0, 2),
     "reference-mairies": (36, 36, 0, 0),
@@ -105,7 +105,7 @@ def test_reports_written(built):
     data = json.loads((settings.report_dir / "build-report.json").read_text())
     assert data["balanced"] is True
     assert data["totals"] == {
-        "rows_read": 114, "features_written": 97, "rows_rejected": 6, "rows_merged": 11
+        "rows_read": 114, "features_written": 96, "rows_rejected": 6, "rows_merged": 12
     }
     assert "| 46042-cahors-conteneurs | conteneurs | 24 | 21 | 3 | 0 |" in (
         settings.report_dir / "build-report.md"
@@ -132,7 +132,7 @@ def test_failed_build_leaves_previous_geopackage_untouched(tmp_path):
 def test_osm_and_commune_sources_merged_with_a_readable_report(built):
     settings, result = built
     assert result.report.layers == {
-        "conteneurs": 31, "equipements": 48, "telesante": 5, "tiers_lieux": 6, "wifi": 7
+        "conteneurs": 31, "equipements": 47, "telesante": 5, "tiers_lieux": 6, "wifi": 7
     }
     for layer, count in result.report.layers.items():
         written = sum(s.features_written for s in result.report.sources if s.layer == layer)
@@ -159,10 +159,12 @@ def test_osm_and_commune_sources_merged_with_a_readable_report(built):
     )
     hall = rows[("46224-pradines-equipements--PRA01", "osm-cahors-equipements--node/1008")]
     assert hall["decision"] == "distinct" and "categories differ" in hall["reason"]
-    assert sum(r["decision"] == "merged" for r in rows.values()) == 5
+    assert sum(r["decision"] == "merged" for r in rows.values()) == 6
+    douelle = rows[("osm-cahors-equipements--node/1005", "reference-mairies--46088")]
+    assert douelle["decision"] == "merged"  # "Hôtel de ville" is a synonym of "Mairie"
     markdown = (settings.report_dir / "build-report.md").read_text(encoding="utf-8")
     assert "## Conflation" in markdown
-    assert "| equipements | 8 | 5 | 1 | 0 | 2 |" in markdown
+    assert "| equipements | 8 | 6 | 1 | 0 | 1 |" in markdown
     assert "Médiathèque Robert-Doisneau" in markdown
     wifi = pyogrio.read_dataframe(settings.output, layer="wifi")
     assert set(wifi["osm_id"].dropna()) == {"node/1022", "node/1023", "node/1024"}
@@ -184,8 +186,8 @@ def test_build_command_prints_the_conflation_summary(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "rows read 114 = written 97 + rejected 6 + merged 11" in result.stdout
+    assert "rows read 114 = written 96 + rejected 6 + merged 12" in result.stdout
     assert (
-        f"conflation equipements: 5 merged, 1 to review in {tmp_path / 'report' / 'conflation' / 'equipements.csv'}"
+        f"conflation equipements: 6 merged, 1 to review in {tmp_path / 'report' / 'conflation' / 'equipements.csv'}"
         in result.stdout
     )

@@ -64,6 +64,9 @@ def test_normalise_name_drops_accents_fillers_stop_words_and_commune():
     assert normalise_name("Cahors", commune="Cahors") == "cahors"
     assert normalise_name("Wifi public", stop_words=["wifi public"]) == "wifi public"
     assert normalise_name(None) == ""
+    synonyms = {"hôtel de ville": "mairie"}
+    assert normalise_name("Hôtel de Ville de Douelle", commune="Douelle", synonyms=synonyms) == "mairie"
+    assert name_similarity("Hôtel de ville", "Mairie", synonyms=synonyms) == 1.0
 
 
 def test_name_similarity():
