@@ -240,28 +240,29 @@ def test_conflation_block_is_checked(layers):
 
 
 @pytest.mark.realdata
-def test_france_services_2021_against_2024(layers, realdata_dir):
-    """Two real deliveries of the same network, the ANCT id as ground truth (docs/conflation.md)."""
-    labelled = france_services(realdata_dir)
-    assert len(labelled.truth) == 897
-    pairs, _ = match(labelled.features, layers["equipements"])
-    q = quality(pairs, labelled.truth)
-    assert (q.merged, q.correct) == (659, 658)  # measured: precision 0.998, recall 0.734
-    assert q.precision >= 0.95
-    assert q.recall >= 0.70
-    assert all(p.left_source != p.right_source for p in pairs)
-
-
-@pytest.mark.realdata
-def test_lyon_sports_equipment_against_an_osm_shaped_rewrite(layers, realdata_dir):
-    """Real RES equipment (twins at one installation point) against a seeded rewrite."""
-    labelled = lyon_rewrite(realdata_dir)
-    assert len(labelled.truth) == 1298
+@pytest.mark.parametrize(
+    ("build_set", "truth", "merged", "correct", "recall_floor"),
+    [
+        # France services 2021 vs 2024, the ANCT id as ground truth: precision 0.998, recall 0.734
+        (france_services, 897, 659, 658, 0.70),
+        # Lyon RES equipment (twins at one installation point) vs a seeded OSM-shaped
+        # rewrite: precision 0.989, recall 0.928
+        (lyon_rewrite, 1298, 1217, 1204, 0.90),
+    ],
+    ids=["france-services-2021-2024", "lyon-res-osm-rewrite"],
+)
+def test_precision_and_recall_on_real_data(
+    layers, realdata_dir, build_set, truth, merged, correct, recall_floor
+):
+    """The matcher on labelled pairs from real files (how they are built: docs/conflation.md)."""
+    labelled = build_set(realdata_dir)
+    assert len(labelled.truth) == truth
     pairs, groups = match(labelled.features, layers["equipements"])
     q = quality(pairs, labelled.truth)
-    assert (q.merged, q.correct) == (1217, 1204)  # measured: precision 0.989, recall 0.928
+    assert (q.merged, q.correct) == (merged, correct)
     assert q.precision >= 0.95
-    assert q.recall >= 0.90
+    assert q.recall >= recall_floor
+    assert all(p.left_source != p.right_source for p in pairs)
     # one feature per source in every merged place
     sources = labelled.features["source"].tolist()
     assert all(len({sources[k] for k in g}) == len(g) for g in groups)
