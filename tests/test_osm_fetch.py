@@ -101,6 +101,10 @@ def test_cli_fetch_offline_one_message_exit_1(tmp_path):
         "GEOCOMMUNS_TERRITORY": "commune:46191",
         "NO_COLOR": "1",
         "COLUMNS": "200",
+        # no network even on a machine that has some: every request goes to a closed port
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
     }
     start = time.monotonic()
     result = subprocess.run(
