@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import folium
+import numpy as np
 import shapely
 from branca.element import MacroElement
 from folium.plugins import MarkerCluster
@@ -47,8 +48,12 @@ Mode = Literal["auto", "static", "live"]
 DEFAULT_THRESHOLD = 5000
 #: Default API base of a live map: the server that serves the map at ``/map/``.
 DEFAULT_API = ".."
-#: Features asked per layer and request in live mode (pygeoapi's ``max_items``).
+#: Features asked per layer and request in live mode (pygeoapi's ``max_items``). A live map
+#: asks the API for a layer only when the view holds at most this many of its features;
+#: above, it shows the layer's overview grid (counts) embedded in the page.
 LIVE_LIMIT = 1000
+#: Cell size of the live overview grid, in degrees (about 2 km by 1.5 km in the Lot).
+OVERVIEW_CELL = 0.02
 #: Fields a popup or the list shows, in this order; only the public ones are embedded.
 POPUP_FIELDS = (
     "id",
@@ -154,6 +159,50 @@ def _connect(gpkg: Path) -> sqlite3.Connection:
         raise WebmapError(msg) from e
 
 
+def overview_grid(gpkg: Path, layer: LayerDef, *, cell: float = OVERVIEW_CELL) -> list[list[float]]:
+    """Counts of one layer's features on a grid, for a live map's first view.
+
+    Each cell gives the mean position of its features and their number, so a live map can
+    draw honest counts at once and ask the API only for views holding few features.
+
+    Parameters
+    ----------
+    gpkg
+        The built GeoPackage.
+    layer
+        The layer.
+    cell
+        Cell size in degrees.
+
+    Returns
+    -------
+    list
+        ``[lon, lat, count]`` per non-empty cell (positions rounded to 4 decimals).
+    """
+    with _connect(gpkg) as con:
+        if not con.execute(f'PRAGMA table_info("{layer.id}")').fetchall():
+            return []
+        xy = np.asarray(
+            con.execute(
+                f'SELECT longitude, latitude FROM "{layer.id}" '
+                "WHERE longitude IS NOT NULL AND latitude IS NOT NULL"
+            ).fetchall(),
+            dtype=float,
+        ).reshape(-1, 2)
+    if not len(xy):
+        return []
+    _, inverse, counts = np.unique(
+        np.floor(xy / cell).astype(np.int64), axis=0, return_inverse=True, return_counts=True
+    )
+    inverse = inverse.ravel()
+    lon = np.bincount(inverse, weights=xy[:, 0]) / counts
+    lat = np.bincount(inverse, weights=xy[:, 1]) / counts
+    return [
+        [round(float(x), 4), round(float(y), 4), int(n)]
+        for x, y, n in zip(lon, lat, counts, strict=True)
+    ]
+
+
 def choose_mode(mode: Mode, total: int, threshold: int) -> Literal["static", "live"]:
     """Resolve ``auto``: live when there are more than ``threshold`` features, else static."""
     if mode == "auto":
@@ -217,6 +266,7 @@ def page_config(
     counts: dict[str, int],
     api: str,
     data: dict[str, tuple[list[str], list[list[Any]]]] | None,
+    overview: dict[str, list[list[float]]] | None = None,
 ) -> dict[str, Any]:
     """Everything the page script needs, as JSON-ready data.
 
@@ -234,6 +284,8 @@ def page_config(
         OGC API base URL (live mode).
     data
         Static mode: per layer, the field names and rows from :func:`layer_rows`.
+    overview
+        Live mode: per layer, the grid from :func:`overview_grid`.
 
     Returns
     -------
@@ -260,6 +312,7 @@ def page_config(
         "aliases": commune_aliases(territory),
         "uiIcons": {name: icon_svg(name) for name in _UI_ICONS},
         "data": {k: {"fields": f, "rows": rows} for k, (f, rows) in (data or {}).items()},
+        "overview": overview or {},
     }
 
 
@@ -437,8 +490,12 @@ def write_webmap(
         raise WebmapError(msg)
     counts = layer_counts(gpkg, layers)
     chosen = choose_mode(mode, sum(counts.values()), threshold)
-    data = {k: layer_rows(gpkg, layer) for k, layer in layers.items()} if chosen == "static" else None
-    config = page_config(layers, territory, mode=chosen, counts=counts, api=api, data=data)
+    static = chosen == "static"
+    data = {k: layer_rows(gpkg, layer) for k, layer in layers.items()} if static else None
+    overview = None if static else {k: overview_grid(gpkg, layer) for k, layer in layers.items()}
+    config = page_config(
+        layers, territory, mode=chosen, counts=counts, api=api, data=data, overview=overview
+    )
     html = render_html(build_map(layers, territory, config), config)
     target.mkdir(parents=True, exist_ok=True)
     copy_assets(target)

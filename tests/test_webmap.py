@@ -26,7 +26,7 @@ from geocommuns.harmonise import features_frame
 from geocommuns.layerdef import LayerDef
 from geocommuns.store import write_geopackage
 from geocommuns.territory import Territory
-from geocommuns.webmap import choose_mode, icon_svg, layer_rows, write_webmap
+from geocommuns.webmap import choose_mode, icon_svg, layer_rows, overview_grid, write_webmap
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "webmap"
@@ -133,6 +133,19 @@ def test_rows_hold_only_public_popup_fields(gpkg, layers):
     osm = next(r for r in rows if r[2 + fields.index("nom")] == OSM_NAME)
     assert osm[:2] == [1.4335, 44.4492]
     assert osm[2 + fields.index("licence")] == "ODbL-1.0"
+
+
+def test_overview_grid_counts_every_feature_where_it_is(gpkg, layers):
+    _, rows = layer_rows(gpkg, layers["equipements"])
+    grid = overview_grid(gpkg, layers["equipements"], cell=0.02)
+    assert sum(c[2] for c in grid) == len(rows) > 5
+    for lon, lat, n in grid:
+        members = [r for r in rows if math.floor(r[0] / 0.02) == math.floor(lon / 0.02)
+                   and math.floor(r[1] / 0.02) == math.floor(lat / 0.02)]
+        assert len(members) == n
+        assert lon == pytest.approx(sum(r[0] for r in members) / n, abs=1e-4)
+        assert lat == pytest.approx(sum(r[1] for r in members) / n, abs=1e-4)
+    assert overview_grid(gpkg, layers["conteneurs"]) == []
 
 
 def test_mode_follows_the_threshold_and_can_be_forced(tmp_path, gpkg, layers, grand_cahors):
@@ -288,7 +301,7 @@ def test_page_loads_offline_with_commune_outlines_and_five_overlays(page, gpkg, 
     assert [re.sub(r"\s*\(.*", "", t).strip() for t in labels] == LABELS
     n = len(layer_rows(gpkg, layers["equipements"])[1])
     assert f"Équipements publics ({n})" in " ".join(t.strip() for t in labels)
-    assert "Le fond de carte ne peut pas être chargé" in page.page.locator("#gc-status").inner_text()
+    assert "Le fond de carte ne peut pas être chargé" in page.page.locator("#gc-basemap").inner_text()
 
 
 def test_popup_of_a_known_feature_in_plain_french(page):
@@ -503,6 +516,20 @@ def test_live_mode_requests_the_api_by_bbox(browser, server):
         text = popup.inner_text()
         assert "du lundi au vendredi de 8 h 30 à 12 h" in text and "05 65 20 88 88" in text
         assert any(urlparse(u).path == "/collections/equipements/items/sample--known" for u in p.requests)
+        # a layer with more features in view than a request brings shows its count grid
+        asked = len(p.requests)
+        p.js("GeocommunsMap.state.cfg.liveLimit = 2;"
+             "GeocommunsMap.state.map.setView([44.43, 1.45], 11, {animate: false})")
+        p.page.wait_for_selector('.gc-cluster[title*="Équipements publics"]')
+        p.page.wait_for_timeout(500)
+        p.shot("live-overview")
+        again = {urlparse(u).path for u in p.requests[asked:] if "/items?" in u}
+        assert "/collections/equipements/items" not in again
+        assert "/collections/telesante/items" in again  # one feature in view: still asked
+        total = p.js("GeocommunsMap.state.parts.clusters.equipements.getLayers()"
+                     ".reduce((s, m) => s + m.gcCount, 0)")
+        assert total == p.js("GeocommunsMap.state.cfg.layers.find(l => l.id === 'equipements').count")
+        assert "comptés par secteur" in p.page.locator("#gc-status").inner_text()
         assert p.errors == []
     finally:
         p.close()

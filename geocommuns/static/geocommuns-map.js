@@ -193,7 +193,9 @@
   // ---- markers --------------------------------------------------------------------------
 
   function clusterIcon(cluster, colour) {
-    var n = cluster.getChildCount();
+    var n = cluster._group && cluster._group.gcOverview
+      ? cluster.getAllChildMarkers().reduce(function (sum, m) { return sum + (m.gcCount || 1); }, 0)
+      : cluster.getChildCount();
     var size = n < 10 ? 36 : n < 100 ? 42 : n < 1000 ? 48 : 56;
     return L.divIcon({
       html: '<span style="background:' + colour + '">' + frCount(n) + "</span>",
@@ -229,10 +231,44 @@
       });
   }
 
+  /** A live layer's grid cell: its count, where its features are; a click zooms in. */
+  function cellMarker(layer, cell) {
+    var n = cell[2];
+    var size = n < 10 ? 36 : n < 100 ? 42 : n < 1000 ? 48 : 56;
+    var m = L.marker([cell[1], cell[0]], {
+      icon: L.divIcon({
+        html: '<span style="background:' + layer.colour + '">' + frCount(n) + "</span>",
+        className: "gc-cluster", iconSize: L.point(size, size),
+      }),
+      title: layer.label + " : " + frCount(n) + (n > 1 ? " lieux" : " lieu") + " ici, zoomez pour les voir",
+    });
+    m.gcCount = n;
+    m.on("click", function () { S.map.setView(m.getLatLng(), Math.min(S.map.getZoom() + 2, 18)); });
+    return m;
+  }
+
+  /** Features of a live layer in the view, estimated from its grid. */
+  function estimate(layerId, bounds) {
+    return (S.cfg.overview[layerId] || []).reduce(function (sum, c) {
+      return sum + (bounds.contains([c[1], c[0]]) ? c[2] : 0);
+    }, 0);
+  }
+
+  function fillOverview(layer) {
+    var group = S.parts.clusters[layer.id];
+    if (group.gcOverview) return;
+    group.gcOverview = true;
+    S.features[layer.id] = [];
+    S.markers[layer.id] = [];
+    group.clearLayers();
+    group.addLayers((S.cfg.overview[layer.id] || []).map(function (c) { return cellMarker(layer, c); }));
+  }
+
   function visible(f) { return !S.commune || f.p.code_insee === S.commune; }
 
   function fill(layerId, features) {
     var group = S.parts.clusters[layerId];
+    group.gcOverview = false;
     S.features[layerId] = features;
     S.markers[layerId] = features.filter(visible).map(markerFor);
     group.clearLayers();
@@ -291,9 +327,21 @@
     clearTimeout(liveTimer);
     var bounds = S.map.getBounds();
     var wanted = S.cfg.layers.filter(function (l) { return S.map.hasLayer(S.parts.clusters[l.id]); });
-    var shown = 0, matched = 0;
-    status("Chargement des lieux…");
-    Promise.all(wanted.map(function (l) {
+    // the same view asked twice (a resize that does not move the map) is not asked again
+    var key = [bounds.toBBoxString(), S.commune].concat(wanted.map(function (l) { return l.id; })).join("|");
+    if (key === S.liveKey) return;
+    S.liveKey = key;
+    var shown = 0, matched = 0, counted = [];
+    // a layer with more features in view than one request brings is drawn from its grid
+    var asked = wanted.filter(function (l) {
+      if (S.commune || estimate(l.id, bounds.pad(0.05)) <= S.cfg.liveLimit) return true;
+      if (S.fetches[l.id]) S.fetches[l.id].abort();
+      fillOverview(l);
+      counted.push(l.label);
+      return false;
+    });
+    status(asked.length ? "Chargement des lieux…" : "");
+    Promise.all(asked.map(function (l) {
       return fetchLayer(l, bounds, S.cfg.liveLimit).then(function (r) {
         fill(r.layer.id, r.features);
         shown += r.features.length;
@@ -302,12 +350,19 @@
     }))
       .then(function () {
         refreshList();
-        status(matched > shown
-          ? frCount(shown) + " lieux affichés sur " + frCount(matched) + " dans la zone : zoomez pour les voir tous."
-          : "");
+        var notes = [];
+        if (counted.length) {
+          notes.push("À cette échelle, les lieux (" + counted.join(", ") + ") sont comptés par secteur : " +
+            "zoomez ou cliquez sur un nombre pour les voir un par un.");
+        }
+        if (matched > shown) {
+          notes.push(frCount(shown) + " lieux affichés sur " + frCount(matched) + " dans la zone : zoomez pour les voir tous.");
+        }
+        status(notes.join(" "));
       })
       .catch(function (e) {
         if (e.name === "AbortError") return;
+        S.liveKey = null;
         status("Les lieux n'ont pas pu être chargés (" + e.message + "). Réessayez dans un instant.");
       });
   }
@@ -358,10 +413,14 @@
     var frag = document.createDocumentFragment();
     inView.slice(0, LIST_MAX).forEach(function (f) { frag.appendChild(itemButton(f)); });
     list.replaceChildren(frag);
-    el("gc-list-count").textContent = inView.length === 0
-      ? "Aucun lieu dans la zone affichée."
+    var counted = S.cfg.layers.filter(function (l) {
+      return S.parts.clusters[l.id].gcOverview && S.map.hasLayer(S.parts.clusters[l.id]);
+    }).map(function (l) { return l.label; });
+    el("gc-list-count").textContent = (inView.length === 0
+      ? "Aucun lieu listé dans la zone affichée."
       : frCount(inView.length) + (inView.length > 1 ? " lieux" : " lieu") +
-        (inView.length > LIST_MAX ? " ; les " + LIST_MAX + " premiers sont listés, zoomez pour voir les autres." : ".");
+        (inView.length > LIST_MAX ? " ; les " + LIST_MAX + " premiers sont listés, zoomez pour voir les autres." : ".")) +
+      (counted.length ? " Zoomez pour lister aussi : " + counted.join(", ") + "." : "");
   }
 
   // ---- search, communes, nearby -------------------------------------------------------
@@ -499,7 +558,7 @@
     var slot = el("gc-map-slot");
     slot.parentNode.replaceChild(map.getContainer(), slot);
     map.getContainer().setAttribute("aria-label", "Carte des services publics");
-    map.invalidateSize();
+    map.invalidateSize({ pan: false });
   }
 
   function onTileError() {
@@ -513,7 +572,9 @@
         permanent: true, direction: "center", className: "gc-commune-label", pane: "gcLabels",
       });
     });
-    status("Le fond de carte ne peut pas être chargé (pas de connexion ?) : les limites des communes sont affichées à la place.");
+    var note = el("gc-basemap");
+    note.textContent = "Le fond de carte ne peut pas être chargé (pas de connexion ?) : les limites des communes sont affichées à la place.";
+    note.hidden = false;
   }
 
   /** A legend line that is also the overlay's switch (the one shown on small screens). */
@@ -539,6 +600,8 @@
   function init(map, parts, cfg) {
     S.map = map; S.parts = parts; S.cfg = cfg;
     layout(map);
+    // folium fitted the territory before the map found its place in the page: fit it again
+    map.fitBounds(parts.outlines.getBounds(), { animate: false });
     el("gc-territory").textContent = "– " + cfg.territory;
     cfg.layers.forEach(function (layer) {
       layer.divIcon = L.divIcon({
