@@ -489,8 +489,8 @@ def webmap_command(
         _fail(e)
     total = sum(result.counts.values())
     console.print(
-        f"wrote {result.index} ({result.mode} map, {total} features, "
-        f"{result.bytes_written / 1000:.0f} kB page)",
+        f"wrote {result.index} ({result.mode} map, {total} features; first load "
+        f"{result.first_load_bytes / 1000:,.0f} kB with its scripts, page {result.bytes_written / 1000:,.0f} kB)",
         highlight=False,
     )
 

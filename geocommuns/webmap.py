@@ -23,9 +23,11 @@ the page.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from dataclasses import dataclass
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +99,9 @@ class WebmapResult:
     mode: Literal["static", "live"]
     counts: dict[str, int]
     bytes_written: int
+    #: index.html plus every script and stylesheet it loads (uncompressed); the data a live
+    #: map asks for comes on top.
+    first_load_bytes: int
 
 
 def layer_rows(gpkg: Path, layer: LayerDef) -> tuple[list[str], list[list[Any]]]:
@@ -346,8 +351,6 @@ def build_map(
         smooth_factor=1,
         interactive=False,
     )
-    outlines.default_js = []
-    outlines.default_css = []
     outlines.add_to(fmap)
     clusters = {}
     for entry in config["layers"]:
@@ -356,7 +359,7 @@ def build_map(
             f'<span class="gc-swatch" style="background:{entry["colour"]}">{entry["icon"]}</span>'
             f'<span class="gc-label">{entry["label"]}</span> {count}'
         )
-        cluster = MarkerCluster(
+        cluster = MarkerCluster(  # type: ignore[no-untyped-call]
             name=name,
             show=True,
             options={
@@ -389,7 +392,7 @@ def build_map(
     return fmap
 
 
-class _PageInit(MacroElement):  # type: ignore[misc]
+class _PageInit(MacroElement):
     """Calls ``GeocommunsMap.init`` after folium has created the map and its layers."""
 
     _template = Template(
@@ -404,7 +407,7 @@ class _PageInit(MacroElement):  # type: ignore[misc]
     def __init__(
         self, tiles: folium.TileLayer, outlines: folium.GeoJson, clusters: dict[str, MarkerCluster]
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "GeocommunsInit"
         self.tiles = tiles.get_name()
         self.outlines = outlines.get_name()
@@ -421,7 +424,7 @@ def render_html(fmap: folium.Map, config: dict[str, Any]) -> str:
     html = fmap.get_root().render()
     if _VIEWPORT_LOCKED not in html or "<html>" not in html:
         msg = (
-            f"folium {folium.__version__} renders a page this module does not recognise; "
+            f"folium {metadata.version('folium')} renders a page this module does not recognise; "
             "pin folium to the version in pyproject.toml"
         )
         raise WebmapError(msg)
@@ -432,6 +435,17 @@ def render_html(fmap: folium.Map, config: dict[str, Any]) -> str:
     payload = json.dumps(config, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     script = f'<script type="application/json" id="gc-config">{payload}</script>\n'
     return html.replace("</head>", script + "</head>", 1)
+
+
+def first_load_bytes(index: Path) -> int:
+    """Bytes of the page and of the local scripts and stylesheets it references."""
+    html = index.read_text(encoding="utf-8")
+    refs = re.findall(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"', html)
+    local = {str(ref) for ref in refs if "://" not in ref and not ref.startswith("//")}
+    files_bytes = sum(
+        (index.parent / ref).stat().st_size for ref in local if (index.parent / ref).is_file()
+    )
+    return index.stat().st_size + files_bytes
 
 
 def copy_assets(target: Path) -> None:
@@ -501,7 +515,13 @@ def write_webmap(
     copy_assets(target)
     index = target / "index.html"
     index.write_text(html, encoding="utf-8")
-    return WebmapResult(index=index, mode=chosen, counts=counts, bytes_written=len(html.encode()))
+    return WebmapResult(
+        index=index,
+        mode=chosen,
+        counts=counts,
+        bytes_written=len(html.encode()),
+        first_load_bytes=first_load_bytes(index),
+    )
 
 
 def webmap_from_settings(

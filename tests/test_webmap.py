@@ -118,6 +118,8 @@ def test_static_page_is_self_contained_and_has_no_sensitive_value(static_map):
     for ref in refs:
         assert not ref.startswith(("http:", "https:", "//")), ref
         assert (folder / ref).is_file(), ref
+    sizes = sum((folder / ref).stat().st_size for ref in set(refs))
+    assert result.first_load_bytes == result.index.stat().st_size + sizes
     for licence in ("leaflet/LICENSE", "leaflet.markercluster/MIT-LICENCE.txt",
                     "fontawesome-free/LICENSE.txt", "README.md"):
         assert (folder / "vendor" / licence).is_file()
@@ -188,6 +190,7 @@ def test_cli_writes_the_map(tmp_path, gpkg):
     )
     assert done.returncode == 0, done.stderr
     assert "live map" in done.stdout and (tmp_path / "m" / "index.html").is_file()
+    assert re.search(r"first load \d+ kB with its scripts", done.stdout), done.stdout
     bad = subprocess.run(
         [str(exe), "webmap", "--mode", "sometimes", "--output", str(tmp_path / "n")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
