@@ -27,7 +27,6 @@ from geocommuns.report import REDACTED, SourceReport
 from geocommuns.sourcedef import SourceDef
 from geocommuns.territory import Territory
 from geocommuns.values import (
-    ValueProblem,
     code_column,
     fold,
     is_missing,
@@ -207,7 +206,8 @@ def _parse_field(
     f: FieldDef, coded: _Coded, mapped: list[str] | None, default_date: str | None
 ) -> _Parsed:
     missing = [is_missing(r) for r in coded.raws]
-    results = iter(parse_values([r for r, m in zip(coded.raws, missing, strict=True) if not m], f))
+    present = [r for r, m in zip(coded.raws, missing, strict=True) if not m]
+    parsed, parse_warnings, problems = parse_values(present, f)
     if f.name == "date_maj" and default_date:
         when_missing: tuple[Any, str | None] = (default_date, None)
     elif f.required and f.name != "source_id":
@@ -222,20 +222,25 @@ def _parse_field(
     values: list[Any] = []
     errors: list[str | None] = []
     warnings: list[str | None] = []
+    k = 0
     for is_absent in missing:
-        warning = None
         if is_absent:
-            value, error = when_missing
+            values.append(when_missing[0])
+            errors.append(when_missing[1])
+            warnings.append(None)
+            continue
+        problem = problems[k]
+        values.append(parsed[k])
+        if problem is None:
+            errors.append(None)
+            warnings.append(parse_warnings[k])
+        elif f.required:
+            errors.append(problem)
+            warnings.append(None)
         else:
-            result = next(results)
-            if isinstance(result, ValueProblem):
-                value, error = None, str(result) if f.required else None
-                warning = None if f.required else f"{result}; value left empty"
-            else:
-                value, error, warning = result.value, None, result.warning
-        values.append(value)
-        errors.append(error)
-        warnings.append(warning)
+            errors.append(None)
+            warnings.append(f"{problem}; value left empty")
+        k += 1
     return _Parsed(
         codes=coded.codes,
         values=objects(values),
@@ -431,10 +436,12 @@ def harmonise_table(
     )
     repeated = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
     if repeated.any():
+        twice = set(ids[repeated].tolist())
         first_row_of: dict[str, int] = {}
         for i, sid, again in zip(rows.tolist(), ids.tolist(), repeated.tolist(), strict=True):
             if not again:
-                first_row_of.setdefault(sid, i + 1)
+                if sid in twice:
+                    first_row_of[sid] = i + 1
             else:
                 rejects.append(
                     (
@@ -498,18 +505,23 @@ def features_frame(
 def _features_from_columns(
     layer: LayerDef, columns: dict[str, Any], geometries: np.ndarray
 ) -> gpd.GeoDataFrame:
-    """The features from one array (or one constant) per field; missing fields are empty."""
+    """The features from one array (or one constant) per field; missing fields are empty.
+
+    Columns are added one by one and the GeoDataFrame takes the frame without copying, so a
+    million rows never hold two copies of every column at once (a dict of columns would be
+    consolidated into one block, and the GeoDataFrame would copy that again).
+    """
     n = len(geometries)
-    data: dict[str, pd.Series] = {}
+    frame = pd.DataFrame(index=pd.RangeIndex(n))
     for f in layer.fields:
-        value = columns.get(f.name)
-        if isinstance(value, np.ndarray | list):
-            array = objects(value) if isinstance(value, list) else value.astype(object)
-        else:
-            array = np.full(n, value, dtype=object)
-        data[f.name] = _typed(pd.Series(array, dtype=object), f)
-    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs=WGS84), crs=WGS84)
+        value = columns.pop(f.name, None)
+        if isinstance(value, list):
+            value = objects(value)
+        elif not isinstance(value, np.ndarray):
+            value = np.full(n, value, dtype=object)
+        frame[f.name] = _typed(pd.Series(value.astype(object, copy=False), copy=False), f)
+    geometry = gpd.GeoSeries(geometries, crs=WGS84)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84, copy=False)
 
 
 def _typed(column: pd.Series, f: FieldDef) -> pd.Series:
@@ -519,7 +531,8 @@ def _typed(column: pd.Series, f: FieldDef) -> pd.Series:
         return column.astype("Float64")
     if f.type == "boolean":
         return column.astype("boolean")
-    return column.astype(object).where(column.notna(), None)
+    column = column if column.dtype == object else column.astype(object)
+    return column.where(column.notna(), None)
 
 
 def source_path(source: SourceDef) -> Path:

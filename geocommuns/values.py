@@ -380,30 +380,47 @@ def objects(items: Sequence[Any]) -> np.ndarray:
     return np.fromiter(items, dtype=object, count=len(items))
 
 
-def parse_values(raws: Sequence[Any], field: FieldDef) -> list[Parsed | ValueProblem]:
-    """:func:`parse_value` for each (never missing) raw value; the problem in place of a raise.
+def parse_values(
+    raws: Sequence[Any], field: FieldDef
+) -> tuple[list[Any], list[str | None], list[str | None]]:
+    """:func:`parse_value` for each (never missing) raw value, without raising.
 
     Plain text fields (no format, enum or pattern) skip the dispatch: their value is the
     clean text, checked against ``maxLength``.
+
+    Returns
+    -------
+    tuple
+        Per raw value: the value (``None`` when it has a problem), the warning and the
+        problem (the ``ValueProblem`` message), each ``None`` when there is none.
     """
+    values: list[Any] = []
+    warnings: list[str | None] = []
+    problems: list[str | None] = []
     c = field.constraints
     if field.type == "string" and field.format == "default" and not (c.enum or c.pattern):
         limit = c.max_length
-        out: list[Parsed | ValueProblem] = []
-        for raw in raws:
-            text = text_of(raw)
-            if limit is not None and len(text) > limit:
-                out.append(ValueProblem(f"is {len(text)} characters long, more than {limit}"))
-            else:
-                out.append(Parsed(text))
-        return out
-    results: list[Parsed | ValueProblem] = []
+        values = [text_of(raw) for raw in raws]
+        warnings = [None] * len(values)
+        problems = [
+            f"is {len(text)} characters long, more than {limit}"
+            if limit is not None and len(text) > limit
+            else None
+            for text in values
+        ]
+        return [None if p else v for v, p in zip(values, problems, strict=True)], warnings, problems
     for raw in raws:
         try:
-            results.append(parse_value(raw, field))
+            parsed = parse_value(raw, field)
         except ValueProblem as e:
-            results.append(e)
-    return results
+            values.append(None)
+            warnings.append(None)
+            problems.append(str(e))
+        else:
+            values.append(parsed.value)
+            warnings.append(parsed.warning)
+            problems.append(None)
+    return values, warnings, problems
 
 
 def numbers_of(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
