@@ -339,10 +339,9 @@ def render_config(
                     "en": ["Grand Cahors", "Lot", "public services", "shared GIS"],
                 },
                 "keywords_type": "theme",
-                "terms_of_service": {
-                    "fr": "Réutilisation selon la licence de chaque collection (Licence Ouverte 2.0, ODbL pour les données OpenStreetMap).",
-                    "en": "Reuse under each collection's licence (Licence Ouverte 2.0, ODbL for OpenStreetMap data).",
-                },
+                # OpenAPI's info.termsOfService must be a URL: the licence of the
+                # communes' data (each collection links its own licence)
+                "terms_of_service": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
                 "url": "https://www.grandcahors.fr",
             },
             "license": {

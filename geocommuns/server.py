@@ -15,7 +15,7 @@ import mimetypes
 import os
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -265,8 +265,11 @@ def _static(folder: Path, environ: dict[str, Any], start_response: StartResponse
     return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
-def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
-    """Wrap pygeoapi's WSGI app: the map at ``/map/`` and CORS headers on GET.
+def dispatcher(
+    api: WSGIApp, webmap: Path | None, queryables: Mapping[str, frozenset[str]] | None = None
+) -> WSGIApp:
+    """Wrap pygeoapi's WSGI app: the map at ``/map/``, CORS headers on GET, and the
+    OGC API rules pygeoapi 0.21 does not keep (see :func:`normalise_query`).
 
     Parameters
     ----------
@@ -274,6 +277,10 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
         pygeoapi's Flask application.
     webmap
         Folder served at ``/map/`` (None: no map).
+    queryables
+        Property names each collection can be filtered on; an items request with any
+        other, unknown query parameter is answered 400, as OGC API – Features Part 1
+        requires (None: no check).
 
     Returns
     -------
@@ -285,10 +292,23 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
 
+        features = "/items" in path and path.startswith("/collections/")
+
         def with_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if method in {"GET", "HEAD"}:
                 headers = [h for h in headers if h[0].lower() != "access-control-allow-origin"]
                 headers += _CORS
+            if features and status.startswith("200"):
+                # features are GeoJSON: say so even when asked with f=json (pygeoapi says
+                # application/json, which OGC API - Features Part 1 does not expect)
+                headers = [
+                    (k, "application/geo+json")
+                    if k.lower() == "content-type" and v.startswith("application/json")
+                    else (k, v)
+                    for k, v in headers
+                ]
+                ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+                headers.append(("Link", link_header(environ, ctype)))
             return start_response(status, headers, exc_info)
 
         if method == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
@@ -300,11 +320,115 @@ def dispatcher(api: WSGIApp, webmap: Path | None) -> WSGIApp:
                 return []
             return _static(webmap, environ, with_cors)
         environ["QUERY_STRING"] = normalise_query(environ.get("QUERY_STRING", ""))
+        if queryables is not None and method == "GET" and path.endswith("/items"):
+            unknown = unknown_parameters(path, environ["QUERY_STRING"], queryables)
+            if unknown:
+                return _bad_request(start_response, unknown)
         if method == "GET" and path.startswith("/collections/") and path.endswith("/items"):
             return _without_dangling_next(api, environ, with_cors)
         return api(environ, with_cors)
 
     return app
+
+
+#: Encodings of features, as ``f`` value and media type.
+_ENCODINGS = (("json", "application/geo+json"), ("html", "text/html"), ("csv", "text/csv"))
+
+
+def link_header(environ: dict[str, Any], content_type: str) -> str:
+    """The RFC 8288 ``Link`` header of a features response: itself, its other encodings
+    and, for items, the collection's queryables (what OGC API clients look for first).
+
+    Parameters
+    ----------
+    environ
+        The WSGI environment of the request.
+    content_type
+        The media type of the response.
+
+    Returns
+    -------
+    str
+        ``<url>; rel="self"; type="..."`` then the ``alternate`` links.
+    """
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+    base = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+    pairs = [
+        (k, v) for k, v in urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if k != "f"
+    ]
+    out = []
+    for f, media in _ENCODINGS:
+        href = base + "?" + urllib.parse.urlencode([*pairs, ("f", f)], quote_via=urllib.parse.quote)
+        rel = "self" if content_type.startswith(media) else "alternate"
+        out.append(f'<{href}>; rel="{rel}"; type="{media}"')
+    if base.endswith("/items"):
+        queryables = base.removesuffix("/items") + "/queryables"
+        out.append(
+            f'<{queryables}>; rel="http://www.opengis.net/def/rel/ogc/1.0/queryables"; '
+            'type="application/schema+json"'
+        )
+    return ", ".join(out)
+
+
+#: Query parameters of an items request besides the collection's queryable properties.
+ITEMS_PARAMETERS = frozenset({
+    "f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype",
+    "sortby", "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
+})
+
+
+def unknown_parameters(
+    path: str, query: str, queryables: Mapping[str, frozenset[str]]
+) -> list[str]:
+    """The query parameters of an items request that its collection does not know.
+
+    Parameters
+    ----------
+    path
+        ``/collections/<id>/items``.
+    query
+        The query string.
+    queryables
+        Queryable property names by collection id.
+
+    Returns
+    -------
+    list
+        Unknown parameter names (empty when all are known or the collection is not).
+    """
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or parts[0] != "collections" or parts[1] not in queryables:
+        return []
+    known = ITEMS_PARAMETERS | queryables[parts[1]]
+    names = {k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+    return sorted(names - known)
+
+
+def queryables_from_config(config: Path) -> dict[str, frozenset[str]]:
+    """Queryable properties of each collection of a pygeoapi configuration."""
+    import yaml
+
+    doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    out: dict[str, frozenset[str]] = {}
+    for cid, resource in (doc.get("resources") or {}).items():
+        for provider in resource.get("providers") or []:
+            if provider.get("type") == "feature":
+                out[cid] = frozenset(provider.get("properties") or ())
+    return out
+
+
+def _bad_request(start_response: StartResponse, unknown: list[str]) -> list[bytes]:
+    body = json.dumps({
+        "code": "InvalidParameterValue",
+        "description": f"unknown query parameter(s): {', '.join(unknown)}; "
+        "see /collections/<id>/queryables for the properties you can filter on",
+    }).encode("utf-8")
+    start_response("400 Bad Request", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *_CORS,
+    ])
+    return [body]
 
 
 def _without_dangling_next(
@@ -417,4 +541,5 @@ def create_app() -> WSGIApp:
     adapt_pygeoapi()
 
     webmap = os.environ.get(WEBMAP_ENV)
-    return dispatcher(APP, Path(webmap) if webmap else None)
+    queryables = queryables_from_config(Path(os.environ["PYGEOAPI_CONFIG"]))
+    return dispatcher(APP, Path(webmap) if webmap else None, queryables)

@@ -65,8 +65,10 @@ def equipement_position(i: int) -> tuple[float, float]:
     return (round(1.40 + 0.01 * i, 6), round(44.40 + 0.005 * (i % 5), 6))
 
 
-def sample_records(layers: dict[str, LayerDef]) -> dict[str, tuple[list[dict[str, object]], list[object]]]:
-    """Records and points of every layer (conteneurs stays empty)."""
+def sample_records(
+    layers: dict[str, LayerDef], *, all_layers: bool = False
+) -> dict[str, tuple[list[dict[str, object]], list[object]]]:
+    """Records and points of every layer (conteneurs stays empty unless ``all_layers``)."""
     import shapely
 
     out: dict[str, tuple[list[dict[str, object]], list[object]]] = {k: ([], []) for k in layers}
@@ -98,6 +100,11 @@ def sample_records(layers: dict[str, LayerDef]) -> dict[str, tuple[list[dict[str
         }
         out["wifi"][0].append(rec)
         out["wifi"][1].append(shapely.Point(lon, lat))
+    if all_layers:
+        rec = {**_common("conteneurs", 0), "nom": "Colonne à verre", "categorie": "pav",
+               "flux": ["verre"], "longitude": 1.441, "latitude": 44.447}
+        out["conteneurs"][0].append(rec)
+        out["conteneurs"][1].append(shapely.Point(1.441, 44.447))
     for layer, (field, value) in PLANTED.items():
         rec = {
             **_common(layer, 99),
@@ -113,11 +120,11 @@ def sample_records(layers: dict[str, LayerDef]) -> dict[str, tuple[list[dict[str
     return out
 
 
-def write_sample_gpkg(path: Path, layers: dict[str, LayerDef]) -> None:
+def write_sample_gpkg(path: Path, layers: dict[str, LayerDef], *, all_layers: bool = False) -> None:
     """Write the sample GeoPackage through the real pipeline (features_frame + write_geopackage)."""
     frames = {
         k: features_frame(layers[k], records, geoms)
-        for k, (records, geoms) in sample_records(layers).items()
+        for k, (records, geoms) in sample_records(layers, all_layers=all_layers).items()
     }
     write_geopackage(frames, layers, path)
 
@@ -201,3 +208,39 @@ def running_server(folder: Path, config: Path, *, workers: int = 2) -> Iterator[
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def served_sample(
+    folder: Path, layers: dict[str, LayerDef], backend: str, *, all_layers: bool = False
+) -> Iterator[RunningServer]:
+    """The sample GeoPackage served by ``geocommuns serve`` on ``backend`` (gpkg or postgis).
+
+    For PostGIS, a throwaway server is started and the layers published into it; the
+    caller skips when PostGIS is not installed (see :func:`skip_without_postgis`).
+    ``all_layers`` puts a feature in every layer (conteneurs is empty otherwise).
+    """
+    from pgserver import throwaway_postgis
+
+    from geocommuns.postgis import publish
+
+    gpkg = folder / "geocommuns.gpkg"
+    write_sample_gpkg(gpkg, layers, all_layers=all_layers)
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if backend == "postgis":
+            database_url = stack.enter_context(throwaway_postgis())
+            publish(database_url, gpkg, layers)
+        config = write_test_config(folder, gpkg, layers, database_url=database_url)
+        srv = stack.enter_context(running_server(folder, config, workers=2))
+        srv.backend = backend
+        yield srv
+
+
+def skip_without_postgis(backend: str) -> None:
+    """Skip a PostGIS-backed test when PostgreSQL/PostGIS is absent (fail in CI instead)."""
+    import pytest
+    from pgserver import postgis_available
+
+    if backend == "postgis" and not postgis_available() and os.environ.get("GEOCOMMUNS_REQUIRE_POSTGIS") != "1":
+        pytest.skip("PostgreSQL/PostGIS not installed (apt postgresql-15-postgis-3)")
