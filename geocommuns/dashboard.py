@@ -210,7 +210,7 @@ def render_html(indicators: dict[str, Any], territory: Territory) -> str:
     contrib = indicators["contributions"]
     contrib_rows = [
         [r["commune"], str(r["contributions"]), ", ".join(r["sources"])] for r in contrib["par_commune"]
-    ] + [[f"autre source : {s}", str(n), s] for s, n in contrib["autres_sources"].items()]
+    ] + [["(autre source)", str(n), s] for s, n in contrib["autres_sources"].items()]
     road = indicators.get("reseau_routier") is not None
     dist_headers = ["Commune"] + [
         f"{v['titre']}{' (ligne droite / route)' if road else ''}" for v in layers.values()
@@ -226,9 +226,9 @@ def render_html(indicators: dict[str, Any], territory: Territory) -> str:
             cells.append(value)
         dist_rows.append(cells)
     contrib_note = (
-        "comptées dans la table d'audit des contributions"
+        "Contributions comptées dans la table d'audit"
         if contrib["origine"] == "audit"
-        else "nombre d'objets livrés par chaque commune (hors données de référence et OpenStreetMap, listées à part)"
+        else "Nombre d'objets livrés par chaque commune ; les données de référence et celles d'OpenStreetMap sont listées à part"
     )
     return f"""<!DOCTYPE html>
 <html lang="fr">
