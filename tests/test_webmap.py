@@ -474,6 +474,8 @@ def test_opening_hours_in_plain_french(page):
         "Mo-We,Fr 08:00-10:00,11:00-12:00,14:00-16:30":
             "du lundi au mercredi et le vendredi de 8 h à 10 h, de 11 h à 12 h et de 14 h à 16 h 30",
         "Sa,PH 10:00-12:00": "le samedi et les jours fériés de 10 h à 12 h",
+        "Mo-Tu 09:00-12:00; We 09:00-12:00,14:00-16:30":
+            "le lundi et le mardi de 9 h à 12 h ; le mercredi de 9 h à 12 h et de 14 h à 16 h 30",
         "10:00-18:00": "tous les jours de 10 h à 18 h",
         # forms said as written rather than wrongly
         "Mo-Fr 08:00-12:00; Jul-Aug off": "Mo-Fr 08:00-12:00; Jul-Aug off",

@@ -56,20 +56,28 @@
     return parts.slice(0, -1).join(", ") + " et " + parts[parts.length - 1];
   }
 
-  /** "Mo-Fr" -> "du lundi au vendredi", "Sa,Su" -> "le samedi et le dimanche". */
+  var DAY_ORDER = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"];
+
+  /**
+   * "Mo-Fr" -> "du lundi au vendredi", "Sa,Su" -> "le samedi et le dimanche",
+   * "Mo-Tu" -> "le lundi et le mardi" (two days in a row are named one by one).
+   */
   function frDays(text) {
     if (text === "Mo-Su") return "tous les jours";
-    var parts = text.split(",").map(function (item) {
-      if (item === "PH") return "les jours fériés";
+    var parts = [];
+    var ok = text.split(",").every(function (item) {
+      if (item === "PH") { parts.push("les jours fériés"); return true; }
       var ends = item.split("-");
-      if (ends.length === 1) return DAY_NAMES[item] ? "le " + DAY_NAMES[item] : null;
-      if (ends.length === 2 && DAY_NAMES[ends[0]] && DAY_NAMES[ends[1]]) {
-        return "du " + DAY_NAMES[ends[0]] + " au " + DAY_NAMES[ends[1]];
+      if (ends.length === 1 && DAY_NAMES[item]) { parts.push("le " + DAY_NAMES[item]); return true; }
+      if (ends.length !== 2 || !DAY_NAMES[ends[0]] || !DAY_NAMES[ends[1]]) return false;
+      if (DAY_ORDER.indexOf(ends[1]) - DAY_ORDER.indexOf(ends[0]) === 1) {
+        parts.push("le " + DAY_NAMES[ends[0]], "le " + DAY_NAMES[ends[1]]);
+      } else {
+        parts.push("du " + DAY_NAMES[ends[0]] + " au " + DAY_NAMES[ends[1]]);
       }
-      return null;
+      return true;
     });
-    if (parts.indexOf(null) >= 0) return null;
-    return joinFr(parts);
+    return ok ? joinFr(parts) : null;
   }
 
   /** One rule such as "Mo-Fr 08:30-12:00" or "Su off"; null when it cannot be said simply. */
@@ -173,8 +181,9 @@
       .filter(Boolean).map(esc).join("<br>");
     var site = p.site_web ? '<a href="' + esc(p.site_web) + '" target="_blank" rel="noopener">' +
       esc(p.site_web.replace(/^https?:\/\//, "").replace(/\/$/, "")) + "</a>" : "";
-    var licence = p.licence ? esc(LICENCES[p.licence] || p.licence) : "";
-    var osm = p.licence === "ODbL-1.0" || p.osm_id;
+    var licences = p.licence ? String(p.licence).split(/\s+AND\s+/) : [];
+    var licence = esc(licences.map(function (l) { return LICENCES[l] || l; }).join(" et "));
+    var osm = licences.indexOf("ODbL-1.0") >= 0 || p.osm_id;
     var source = [p.attribution, osm && !/openstreetmap/i.test(p.attribution || "")
       ? "© les contributeurs OpenStreetMap" : null].filter(Boolean).map(esc).join(" ; ");
     return '<div class="gc-popup"><h3>' + esc(p.nom || "Sans nom") + "</h3>" +
