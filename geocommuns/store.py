@@ -16,7 +16,9 @@ from geocommuns.layerdef import LayerDef
 
 
 def _storable(gdf: gpd.GeoDataFrame, layer: LayerDef) -> gpd.GeoDataFrame:
-    out = gdf.copy()
+    # A shallow copy: only the array columns are replaced (copy-on-write keeps ``gdf``
+    # as it was), so a million features are not held twice while they are written.
+    out = gdf.copy(deep=False)
     for f in layer.fields:
         if f.type == "array":
             out[f.name] = [
