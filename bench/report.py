@@ -110,7 +110,7 @@ def _table(rows: Sequence[Row]) -> list[str]:
     for r in sorted(rows, key=lambda r: (order.get(r.case, 99), r.concurrency)):
         out.append(
             f"| {r.case} | {r.concurrency} | {_name(r.backend)} | {r.rps:.1f} | {_fmt(r.p50_ms)} | "
-            f"{_fmt(r.p99_ms)} | {r.errors} | {r.bytes}{' ' + r.encoding if r.encoding else ''} | {r.check} |"
+            f"{_fmt(r.p99_ms)} | {r.errors if r.requests else 'none completed'} | {r.bytes}{' ' + r.encoding if r.encoding else ''} | {r.check} |"
         )
     return out
 
@@ -174,7 +174,8 @@ def _goal_line(idx: dict[tuple[str, str, int], Row], backend: str, case: str) ->
             line += (
                 f"; the HTTP floor itself is {reach:.1f}× {label}, so "
                 + ("the serving stack alone bounds it here" if reach < goal
-                   else "the stack leaves room: the data path bounds it")
+                   else "the stack leaves room: what geocommuns does per request (pygeoapi's API "
+                   "layer, the provider, JSON) bounds it")
             )
         lines.append(line)
     if backend == "geocommuns-postgis":
