@@ -11,6 +11,7 @@ into SQL conditions for its backend. The backends are
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -41,6 +42,8 @@ _JSON_TYPES = {
 }
 _JSON_FORMATS = {"date": "date", "datetime": "date-time", "uri": "uri", "email": "email"}
 
+#: JSON Schema of the public fields, per layer definition object and table columns.
+_FIELDS: dict[tuple[int, tuple[str, ...]], dict[str, dict[str, Any]]] = {}
 _LAYERS: dict[Path, tuple[tuple[tuple[str, int], ...], dict[str, LayerDef]]] = {}
 _LAYERS_LOCK = threading.Lock()
 
@@ -75,10 +78,17 @@ def layer_definitions(layers_dir: Path) -> dict[str, LayerDef]:
     return layers
 
 
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings, read once: pygeoapi builds a provider on every request,
+    and reading the environment and ``.env`` each time cost about 10 ms."""
+    return Settings()
+
+
 def project_path(value: str | os.PathLike[str]) -> Path:
     """Resolve a configured path against the project root (not the server's cwd)."""
     path = Path(value)
-    return path if path.is_absolute() else Settings().path(path)
+    return path if path.is_absolute() else settings().path(path)
 
 
 class LayerProvider(BaseProvider):  # type: ignore[misc]
@@ -104,7 +114,11 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
         self.layer = self._layer_definition(provider_def)
         self.open(provider_def)
         self._public = self._public_fields(self.table_columns())
-        self._fields = self.get_fields()
+        key = (id(self.layer), tuple(self._public))
+        fields = _FIELDS.get(key)
+        if fields is None:
+            fields = _FIELDS[key] = self.get_fields()
+        self._fields = fields
 
     # -- to implement ------------------------------------------------------------------
 
@@ -119,8 +133,7 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
     # -- layer and fields --------------------------------------------------------------
 
     def _layer_definition(self, provider_def: dict[str, Any]) -> LayerDef:
-        settings = Settings()
-        layers_dir = project_path(provider_def.get("layers_dir") or settings.layers_dir)
+        layers_dir = project_path(provider_def.get("layers_dir") or settings().layers_dir)
         try:
             layers = layer_definitions(layers_dir)
         except GeocommunsError as e:

@@ -46,12 +46,52 @@ from geocommuns.provider import LayerProvider, project_path
 logger = logging.getLogger(__name__)
 
 
-def geometry_from_gpkg(blob: bytes | None) -> dict[str, Any] | None:
-    """Decode a GeoPackageBinary geometry into a GeoJSON geometry mapping.
+def _point_xy(wkb: bytes) -> tuple[float, float] | None:
+    """The coordinates of a 2D WKB point (None for any other geometry)."""
+    if len(wkb) != 21:
+        return None
+    order = "<" if wkb[0] == 1 else ">"
+    (kind,) = struct.unpack(f"{order}I", wkb[1:5])
+    if kind != 1:
+        return None
+    x, y = struct.unpack(f"{order}dd", wkb[5:21])
+    return x, y
+
+
+def geojson_from_gpkg(blob: bytes | None) -> str | None:
+    """GeoJSON text of a GeoPackageBinary geometry (the SQL function ``gc_geojson``).
 
     The blob is the ``GP`` header (magic, version, flags, srs_id, optional envelope)
     followed by standard WKB. 2D points, the only geometry the layers hold, are decoded
     directly; anything else goes through shapely.
+
+    Parameters
+    ----------
+    blob
+        The value of the geometry column.
+
+    Returns
+    -------
+    str or None
+        The GeoJSON geometry, or None (SQL NULL) for a null or empty geometry.
+
+    Raises
+    ------
+    ValueError
+        When the blob is not a GeoPackage geometry.
+    """
+    wkb = wkb_from_gpkg(blob)
+    if wkb is None:
+        return None
+    xy = _point_xy(wkb)
+    if xy is not None:
+        return f'{{"type":"Point","coordinates":[{xy[0]!r},{xy[1]!r}]}}'
+    text: str = shapely.to_geojson(shapely.from_wkb(wkb))
+    return text
+
+
+def geometry_from_gpkg(blob: bytes | None) -> dict[str, Any] | None:
+    """Decode a GeoPackageBinary geometry into a GeoJSON geometry mapping.
 
     Parameters
     ----------
@@ -68,30 +108,22 @@ def geometry_from_gpkg(blob: bytes | None) -> dict[str, Any] | None:
     ValueError
         When the blob is not a GeoPackage geometry.
     """
-    wkb = wkb_from_gpkg(blob)
-    if wkb is None:
-        return None
-    if len(wkb) == 21:
-        order = "<" if wkb[0] == 1 else ">"
-        (kind,) = struct.unpack(f"{order}I", wkb[1:5])
-        if kind == 1:
-            x, y = struct.unpack(f"{order}dd", wkb[5:21])
-            return {"type": "Point", "coordinates": [x, y]}
-    geojson: dict[str, Any] = json.loads(shapely.to_geojson(shapely.from_wkb(wkb)))
-    return geojson
+    text = geojson_from_gpkg(blob)
+    geometry: dict[str, Any] | None = None if text is None else json.loads(text)
+    return geometry
 
 
 def _point_in_bbox(
     blob: bytes | None, minx: float, miny: float, maxx: float, maxy: float
 ) -> int:
     """SQL function: whether a geometry's bounds intersect the bbox (exact, after the rtree)."""
-    geom = geometry_from_gpkg(blob)
-    if geom is None:
+    wkb = wkb_from_gpkg(blob)
+    if wkb is None:
         return 0
-    if geom["type"] == "Point":
-        x, y = geom["coordinates"][:2]
-        return int(minx <= x <= maxx and miny <= y <= maxy)
-    gminx, gminy, gmaxx, gmaxy = shapely.geometry.shape(geom).bounds
+    xy = _point_xy(wkb)
+    if xy is not None:
+        return int(minx <= xy[0] <= maxx and miny <= xy[1] <= maxy)
+    gminx, gminy, gmaxx, gmaxy = shapely.from_wkb(wkb).bounds
     return int(gminx <= maxx and gmaxx >= minx and gminy <= maxy and gmaxy >= miny)
 
 
@@ -127,6 +159,7 @@ class _Database:
                 msg = f"{self.path}: cannot be opened read-only ({e})"
                 raise ProviderConnectionError(msg) from e
             con.create_function("gc_in_bbox", 5, _point_in_bbox, deterministic=True)
+            con.create_function("gc_geojson", 1, geojson_from_gpkg, deterministic=True)
             register_sqlite_functions(con)
             self.con, self.stamp, self.counts, self.columns = con, stamp, {}, {}
         return self.con
@@ -174,47 +207,68 @@ class GeoPackageProvider(LayerProvider):
         bbox: Sequence[float] | None,
         properties: Sequence[tuple[str, str]] | None,
         filterq: Any = None,
-    ) -> tuple[str, str, list[Any]]:
-        """The JOIN, WHERE and parameters of a query."""
-        join, clauses, params = "", [], []
-        if bbox:
-            if len(bbox) != 4:
-                msg = "bbox must be minx,miny,maxx,maxy (3D bboxes are not supported)"
-                raise ProviderInvalidQueryError(msg, user_msg=msg)
-            minx, miny, maxx, maxy = (float(v) for v in bbox)
-            join = f'JOIN "rtree_{self.table}_geom" r ON r.id = t.fid'
-            clauses.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
-            params += [maxx, minx, maxy, miny]
-            # the rtree stores float32 bounds rounded outwards: check exactly afterwards
-            clauses.append("gc_in_bbox(t.geom, ?, ?, ?, ?)")
-            params += [minx, miny, maxx, maxy]
+        *,
+        sorted_: bool = False,
+    ) -> tuple[str, str, list[Any], str]:
+        """The FROM source, WHERE, parameters and key column of a query.
+
+        With a bbox the R-tree drives the query. When nothing else filters or sorts, the
+        table is not even read: ids and counts come from the R-tree alone. The R-tree
+        stores float32 bounds rounded outwards, so a point is checked exactly (in
+        Python) only when its R-tree box is not wholly inside the bbox.
+        """
         more, values = self.conditions(properties, filterq)
-        clauses += more
-        params += values
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return join, where, params
+        if not bbox:
+            where = f"WHERE {' AND '.join(more)}" if more else ""
+            return f'"{self.table}" t', where, values, "t.fid"
+        if len(bbox) != 4:
+            msg = "bbox must be minx,miny,maxx,maxy (3D bboxes are not supported)"
+            raise ProviderInvalidQueryError(msg, user_msg=msg)
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        rtree = f'"rtree_{self.table}_geom" r'
+        clauses = [
+            "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?",
+            "((r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?) OR gc_in_bbox("
+            f'(SELECT g.geom FROM "{self.table}" g WHERE g.fid = r.id), ?, ?, ?, ?))',
+            *more,
+        ]
+        params = [maxx, minx, maxy, miny, minx, maxx, miny, maxy, minx, miny, maxx, maxy, *values]
+        where = f"WHERE {' AND '.join(clauses)}"
+        if more or sorted_:
+            return f'{rtree} CROSS JOIN "{self.table}" t ON t.fid = r.id', where, params, "t.fid"
+        return rtree, where, params, "r.id"
 
-    def _feature(
-        self, row: Sequence[Any], columns: list[str], *, skip_geometry: bool
-    ) -> dict[str, Any]:
-        props: dict[str, Any] = {}
-        for name, value in zip(columns, row[2:], strict=True):
+    def _feature_json(self, columns: list[str], *, skip_geometry: bool) -> str:
+        """SQL building one feature as GeoJSON text in SQLite (table alias ``t``).
+
+        Assembling the JSON in SQLite and parsing a page with one ``json.loads`` is about
+        ten times faster than converting row values in Python.
+        """
+        pairs = []
+        for name in columns:
             kind = self._public[name].type
-            if value is not None and kind == "array":
-                value = json.loads(value)
-            elif value is not None and kind == "boolean":
-                value = bool(value)
-            props[name] = value
-        return {
-            "type": "Feature",
-            "id": row[1],
-            "geometry": None if skip_geometry else geometry_from_gpkg(row[0]),
-            "properties": props,
-        }
+            col = f't."{name}"'
+            if kind == "array":
+                value = f"json({col})"
+            elif kind == "boolean":
+                value = f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN json('true') ELSE json('false') END"
+            else:
+                value = col
+            pairs.append(f"'{name}', {value}")
+        # json_object takes at most 127 arguments: merge chunks of 50 properties
+        chunks = [pairs[i : i + 50] for i in range(0, len(pairs), 50)] or [[]]
+        props = [f"json_object({', '.join(c)})" for c in chunks]
+        properties = props[0] if len(props) == 1 else f"json_patch({', '.join(props)})"
+        geometry = "NULL" if skip_geometry else "json(gc_geojson(t.geom))"
+        return (
+            f"json_object('type', 'Feature', 'id', t.\"{self.id_field}\", "
+            f"'geometry', {geometry}, 'properties', {properties})"
+        )
 
-    def _select(self, columns: list[str]) -> str:
-        cols = "".join(f', t."{c}"' for c in columns)
-        return f't.geom, t."{self.id_field}"{cols} FROM "{self.table}" t'
+    @staticmethod
+    def _features(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        features: list[dict[str, Any]] = json.loads("[" + ",".join(r[0] for r in rows) + "]")
+        return features
 
     # -- pygeoapi interface ------------------------------------------------------------
 
@@ -268,13 +322,22 @@ class GeoPackageProvider(LayerProvider):
             A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
         """
         columns = self.columns(select_properties)
-        join, where, params = self._where(bbox, properties, kwargs.get("filterq"))
+        source, where, params, key = self._where(
+            bbox, properties, kwargs.get("filterq"), sorted_=bool(sortby)
+        )
         order = self.order(sortby, "t.fid")
-        sql = f"SELECT {self._select(columns)} {join} {where} {order} LIMIT ? OFFSET ?"
+        # page through fids only (deep offsets skip rows without building them), then
+        # build the page's features
+        sql = (
+            f"SELECT {self._feature_json(columns, skip_geometry=skip_geometry)} "
+            f'FROM "{self.table}" t WHERE t.fid IN ('
+            f"SELECT {key} FROM {source} {where} {order.replace('t.fid', key)} "
+            f"LIMIT ? OFFSET ?) {order}"
+        )
         try:
             with self._db.lock:
                 con = self._db.connection()
-                matched = self._count(con, join, where, params)
+                matched = self._count(con, source, where, params)
                 rows = (
                     []
                     if resulttype == "hits"
@@ -284,7 +347,7 @@ class GeoPackageProvider(LayerProvider):
             msg = f"{self.path} table {self.table}: query failed ({e})"
             logger.error(msg)
             raise ProviderQueryError(msg) from e
-        features = [self._feature(r, columns, skip_geometry=skip_geometry) for r in rows]
+        features = self._features(rows)
         return {
             "type": "FeatureCollection",
             "features": features,
@@ -292,14 +355,14 @@ class GeoPackageProvider(LayerProvider):
             "numberReturned": len(features),
         }
 
-    def _count(self, con: sqlite3.Connection, join: str, where: str, params: list[Any]) -> int:
+    def _count(self, con: sqlite3.Connection, source: str, where: str, params: list[Any]) -> int:
         """Matching rows; the whole-table count is cached until the file changes."""
         if not where:
             if self.table not in self._db.counts:
                 sql = f'SELECT count(*) FROM "{self.table}"'
                 self._db.counts[self.table] = con.execute(sql).fetchone()[0]
             return self._db.counts[self.table]
-        count: int = con.execute(f'SELECT count(*) FROM "{self.table}" t {join} {where}', params).fetchone()[0]
+        count: int = con.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()[0]
         return count
 
     @crs_transform  # type: ignore[misc]
@@ -324,7 +387,10 @@ class GeoPackageProvider(LayerProvider):
             When no feature has that id.
         """
         columns = list(self._public)
-        sql = f'SELECT {self._select(columns)} WHERE t."{self.id_field}" = ?'
+        sql = (
+            f"SELECT {self._feature_json(columns, skip_geometry=False)} "
+            f'FROM "{self.table}" t WHERE t."{self.id_field}" = ?'
+        )
         try:
             with self._db.lock:
                 row = self._db.connection().execute(sql, [str(identifier)]).fetchone()
@@ -335,7 +401,7 @@ class GeoPackageProvider(LayerProvider):
         if row is None:
             msg = f"no feature {identifier!r} in {self.table}"
             raise ProviderItemNotFoundError(msg, user_msg=msg)
-        return self._feature(row, columns, skip_geometry=False)
+        return self._features([row])[0]
 
     def __repr__(self) -> str:
         return f"<GeoPackageProvider> {self.path}:{self.table}"

@@ -247,11 +247,13 @@ class PostGISProvider(LayerProvider):
         features: list[dict[str, Any]] = []
         if resulttype != "hits" and int(limit) > 0:
             order = self.order(sortby, "t.fid")
+            # the page's keys first (a deep offset skips rows without building their
+            # JSON), then the page assembled by PostgreSQL as one JSON array
             sql = (
-                f"SELECT coalesce(json_agg(f.j ORDER BY f.n), '[]')::text FROM ("
-                f"SELECT {self._feature_json(columns, skip_geometry=skip_geometry)} AS j, "
-                f"row_number() OVER ({order}) AS n "
-                f'FROM "{self.table}" t {where} {order} LIMIT %s OFFSET %s) f'
+                f"SELECT coalesce(json_agg({self._feature_json(columns, skip_geometry=skip_geometry)} "
+                f"{order}), '[]')::text "
+                f'FROM "{self.table}" t WHERE t.fid IN ('
+                f'SELECT t.fid FROM "{self.table}" t {where} {order} LIMIT %s OFFSET %s)'
             )
             rows = self._run(sql, [*params, int(limit), int(offset)])
             features = json.loads(rows[0][0])

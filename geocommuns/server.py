@@ -13,6 +13,7 @@ import contextlib
 import json
 import mimetypes
 import os
+import re
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -454,8 +455,29 @@ def _without_dangling_next(
             close()
     headers: list[tuple[str, str]] = captured["headers"]
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-    if captured["status"].startswith("200") and "json" in ctype and b'"next"' in body:
+    if (
+        captured["status"].startswith("200")
+        and "json" in ctype
+        and b'"next"' in body
+        and _maybe_last_page(body, environ.get("QUERY_STRING", ""))
+    ):
         doc = json.loads(body)
+_COUNT = re.compile(rb'"numberMatched":\s*(\d+),\s*"numberReturned":\s*(\d+)')
+
+
+def _maybe_last_page(body: bytes, query: str) -> bool:
+    """Whether a page may be the last one, read cheaply from the end of pygeoapi's JSON."""
+    at = body.rfind(b'"numberMatched"')
+    found = _COUNT.match(body, at) if at >= 0 else None
+    if found is None:
+        return True  # cannot tell: look properly
+    offset = urllib.parse.parse_qs(query).get("offset", ["0"])[0]
+    try:
+        return int(offset) + int(found[2]) >= int(found[1])
+    except ValueError:
+        return True
+
+
         matched, returned = doc.get("numberMatched"), doc.get("numberReturned")
         offset = int(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("offset", ["0"])[0])
         if isinstance(matched, int) and isinstance(returned, int) and offset + returned >= matched:

@@ -112,8 +112,8 @@ def test_bbox_through_rtree_is_exact(gpkg):
 
 def test_bbox_query_plan_uses_the_rtree(gpkg):
     p = provider(gpkg)
-    join, where, params = p._where([1.4, 44.3, 1.5, 44.5], None)
-    sql = f"SELECT {p._select(['nom'])} {join} {where} {p.order(None, 't.fid')} LIMIT 10"
+    source, where, params, _ = p._where([1.4, 44.3, 1.5, 44.5], None, sorted_=True)
+    sql = f"SELECT t.fid FROM {source} {where} {p.order(None, 't.fid')} LIMIT 10"
     with p._db.lock:
         plan = p._db.connection().execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     text = " | ".join(str(r[-1]) for r in plan)
@@ -269,3 +269,18 @@ def test_layer_definitions_cached_until_a_file_changes(tmp_path, gpkg):
     changed = provider(gpkg, table="wifi", layers_dir=str(layers_dir))
     assert "ssid" not in changed.fields
     assert "ssid" not in changed.get("test-wifi--1")["properties"]
+
+
+def test_unsorted_bbox_pages_from_the_rtree_alone(gpkg):
+    p = provider(gpkg)
+    source, where, params, key = p._where([1.4, 44.3, 1.5, 44.5], None)
+    assert key == "r.id"
+    sql = f"SELECT {key} FROM {source} {where} ORDER BY {key} LIMIT 10"
+    with p._db.lock:
+        con = p._db.connection()
+        plan = " | ".join(str(r[-1]) for r in con.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        ids = [r[0] for r in con.execute(sql, params)]
+    assert "SCAN r VIRTUAL TABLE INDEX" in plan and "SCAN t" not in plan, plan
+    # the same features as the exact answer, in fid order
+    doc = p.query(bbox=[1.4, 44.3, 1.5, 44.5], limit=10)
+    assert len(ids) == doc["numberReturned"]
