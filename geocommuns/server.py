@@ -432,6 +432,22 @@ def _bad_request(start_response: StartResponse, unknown: list[str]) -> list[byte
     return [body]
 
 
+_COUNT = re.compile(rb'"numberMatched":\s*(\d+),\s*"numberReturned":\s*(\d+)')
+
+
+def _maybe_last_page(body: bytes, query: str) -> bool:
+    """Whether a page may be the last one, read cheaply from the end of pygeoapi's JSON."""
+    at = body.rfind(b'"numberMatched"')
+    found = _COUNT.match(body, at) if at >= 0 else None
+    if found is None:
+        return True  # cannot tell: look properly
+    offset = urllib.parse.parse_qs(query).get("offset", ["0"])[0]
+    try:
+        return int(offset) + int(found[2]) >= int(found[1])
+    except ValueError:
+        return True
+
+
 def _without_dangling_next(
     api: WSGIApp, environ: dict[str, Any], start_response: StartResponse
 ) -> Iterable[bytes]:
@@ -462,22 +478,6 @@ def _without_dangling_next(
         and _maybe_last_page(body, environ.get("QUERY_STRING", ""))
     ):
         doc = json.loads(body)
-_COUNT = re.compile(rb'"numberMatched":\s*(\d+),\s*"numberReturned":\s*(\d+)')
-
-
-def _maybe_last_page(body: bytes, query: str) -> bool:
-    """Whether a page may be the last one, read cheaply from the end of pygeoapi's JSON."""
-    at = body.rfind(b'"numberMatched"')
-    found = _COUNT.match(body, at) if at >= 0 else None
-    if found is None:
-        return True  # cannot tell: look properly
-    offset = urllib.parse.parse_qs(query).get("offset", ["0"])[0]
-    try:
-        return int(offset) + int(found[2]) >= int(found[1])
-    except ValueError:
-        return True
-
-
         matched, returned = doc.get("numberMatched"), doc.get("numberReturned")
         offset = int(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("offset", ["0"])[0])
         if isinstance(matched, int) and isinstance(returned, int) and offset + returned >= matched:
