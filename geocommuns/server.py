@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from geocommuns.errors import ServeError
+from geocommuns.httpcache import compressed_and_tagged
 from geocommuns.pygeoapi_config import (
     Backend,
     config_from_settings,
@@ -329,7 +330,7 @@ def dispatcher(
             return _without_dangling_next(api, environ, with_cors)
         return api(environ, with_cors)
 
-    return app
+    return compressed_and_tagged(app)
 
 
 #: Encodings of features, as ``f`` value and media type.

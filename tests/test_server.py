@@ -486,3 +486,12 @@ def test_unknown_query_parameters_are_400(server):
     assert r.status_code == 400 and "ooga" in r.json()["description"]
     ok = httpx.get(server.url + "/collections/equipements/items", params={"nom": "Équipement 01", "f": "json"})
     assert ok.status_code == 200 and ok.json()["numberMatched"] == 1
+
+
+def test_compressed_and_revalidated(server):
+    url = server.url + "/collections/equipements/items"
+    r = httpx.get(url, params={"limit": 25}, headers={**GEOJSON, "Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.json()["numberReturned"] == 25  # httpx inflates it
+    again = httpx.get(url, params={"limit": 25}, headers={**GEOJSON, "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
