@@ -303,7 +303,10 @@ def serve_command(
 
     settings = Settings()
     try:
-        serve(settings, host=host, port=port, workers=workers, config=config, openapi=openapi)
+        serve(
+            settings, host=host, port=port, workers=workers, config=config, openapi=openapi,
+            announce=lambda line: console.print(line, highlight=False),
+        )
     except GeocommunsError as e:
         _fail(e)
 

@@ -183,6 +183,18 @@ def ensure_files(
     )
 
 
+def service_urls(url: str, backend: Backend, has_map: bool) -> list[str]:
+    """The lines telling where a service started at ``url`` answers."""
+    lines = [
+        f"OGC API - Features ({'PostGIS' if backend == 'postgis' else 'GeoPackage'}): {url}/",
+        f"  collections: {url}/collections",
+        f"  OpenAPI:     {url}/openapi",
+    ]
+    if has_map:
+        lines.append(f"citizen map: {url}/map/")
+    return lines
+
+
 def serve(
     settings: Settings,
     *,
@@ -191,6 +203,7 @@ def serve(
     workers: int = 2,
     config: Path | None = None,
     openapi: Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
     """Run the service under gunicorn; this process becomes the gunicorn master.
 
@@ -208,6 +221,8 @@ def serve(
         pygeoapi configuration (default: see :func:`ensure_files`).
     openapi
         OpenAPI document (default: see :func:`ensure_files`).
+    announce
+        Called with the lines telling where the service answers, before gunicorn starts.
 
     Raises
     ------
@@ -219,6 +234,9 @@ def serve(
         raise ServeError(msg)
     url = f"http://{host}:{port}"
     files = ensure_files(settings, url=url, config=config, openapi=openapi)
+    if announce is not None:
+        for line in service_urls(url, backend_of(settings), files.webmap is not None):
+            announce(line)
     env = dict(os.environ)
     env.update(
         PYGEOAPI_CONFIG=str(files.config.resolve()),

@@ -495,3 +495,12 @@ def test_compressed_and_revalidated(server):
     assert r.json()["numberReturned"] == 25  # httpx inflates it
     again = httpx.get(url, params={"limit": 25}, headers={**GEOJSON, "If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+
+
+def test_service_urls_name_the_backend_and_the_map():
+    from geocommuns.server import service_urls
+
+    lines = service_urls("http://127.0.0.1:5000", "gpkg", has_map=True)
+    assert lines[0] == "OGC API - Features (GeoPackage): http://127.0.0.1:5000/"
+    assert "citizen map: http://127.0.0.1:5000/map/" in lines
+    assert "PostGIS" in service_urls("http://h:1", "postgis", has_map=False)[0]
