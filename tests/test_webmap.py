@@ -445,7 +445,7 @@ def test_phone_layout_has_large_touch_targets_and_readable_contrast(browser, ser
     try:
         p.shot("phone")
         sizes = p.js("[...document.querySelectorAll('header button, header select, header input,"
-                     " #gc-legend label, #gc-list button')].slice(0, 30)"
+                     " .leaflet-bar a, #gc-legend label, #gc-list button')].slice(0, 30)"
                      ".map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })")
         assert sizes and all(h >= 44 for _, h in sizes), sizes
         map_box = p.js("document.querySelector('.folium-map').getBoundingClientRect().toJSON()")
