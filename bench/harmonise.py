@@ -322,7 +322,26 @@ def to_markdown(results: dict[str, dict[str, dict[str, object]]]) -> str:
                 f"| {int(str(r['rows_per_s'])):,} | {r['features_written']} "
                 f"| {r['rows_rejected']} | {r.get('load_before', '')} | {goals} |"
             )
+    lines += ["", *_BOUNDS]
     return "\n".join(lines) + "\n"
+
+
+#: What bounds the time and memory, whatever the machine (see the table for the numbers).
+_BOUNDS = [
+    "## What bounds it",
+    "",
+    "- ogr2ogr copies 16 text columns and a point; `geocommuns build` also parses and checks",
+    "  every field (types, enums, formats, opening hours, phone numbers), reprojects to",
+    "  WGS84, locates every point in its commune, writes 34 typed columns with provenance,",
+    "  and a report with every rejected row and every warning.",
+    "- Per distinct value (not per row) in Python: mapping, value maps and parsing. Columns",
+    "  whose values are all distinct (identifiers, coordinates) stay the Python part that",
+    "  grows with the rows: about a microsecond a cell.",
+    "- Per row in compiled code: CSV parsing (pandas), coordinates (pyproj), point in",
+    "  polygon (shapely STRtree), GeoPackage writing (pyogrio/GDAL, as ogr2ogr).",
+    "- Memory: the raw table (one Python string per distinct cell, 16 columns) and the",
+    "  features (34 columns, one point object each) are both alive while harmonising.",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
