@@ -150,16 +150,16 @@ def table_from_osm_file(path: Path, layer: LayerDef) -> RawTable:
             if not matches(tags, osm.selectors):
                 continue
             timestamp = obj.timestamp if hasattr(obj, "timestamp") else None
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 if not obj.location.valid():
                     continue
                 point = shapely.Point(obj.location.lon, obj.location.lat)
                 rows.append(_row("node", obj.id, tags, point, osm, timestamp))
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 geom = _way_geometry(obj)
                 if geom is not None:
                     rows.append(_row("way", obj.id, tags, _point_of(geom), osm, timestamp))
-            elif obj.is_area() and not obj.from_way():
+            elif isinstance(obj, osmium.osm.Area) and not obj.from_way():
                 geom = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(obj)))
                 rows.append(_row("relation", obj.orig_id(), tags, _point_of(geom), osm, timestamp))
     except RuntimeError as e:

@@ -272,7 +272,7 @@ class GeoPackageProvider(LayerProvider):
 
     # -- pygeoapi interface ------------------------------------------------------------
 
-    @crs_transform  # type: ignore[misc]
+    @crs_transform  # type: ignore[untyped-decorator]
     def query(
         self,
         offset: int = 0,
@@ -365,7 +365,7 @@ class GeoPackageProvider(LayerProvider):
         count: int = con.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()[0]
         return count
 
-    @crs_transform  # type: ignore[misc]
+    @crs_transform  # type: ignore[untyped-decorator]
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
         """Return the feature whose ``id`` is ``identifier`` (through the unique index).
 

@@ -121,7 +121,8 @@ class PostGISProvider(LayerProvider):
     def _run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             with self.pool.connection() as con:
-                return con.execute(sql, params, prepare=True).fetchall()
+                rows: list[tuple[Any, ...]] = con.execute(sql, params, prepare=True).fetchall()
+                return rows
         except PoolTimeout as e:
             msg = f"{redact(self.url)}: no database connection available ({e})"
             logger.error(msg)
@@ -192,7 +193,7 @@ class PostGISProvider(LayerProvider):
 
     # -- pygeoapi interface ------------------------------------------------------------
 
-    @crs_transform  # type: ignore[misc]
+    @crs_transform  # type: ignore[untyped-decorator]
     def query(
         self,
         offset: int = 0,
@@ -264,7 +265,7 @@ class PostGISProvider(LayerProvider):
             "numberReturned": len(features),
         }
 
-    @crs_transform  # type: ignore[misc]
+    @crs_transform  # type: ignore[untyped-decorator]
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
         """Return the feature whose ``id`` is ``identifier`` (through the unique index).
 
