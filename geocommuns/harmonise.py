@@ -195,11 +195,14 @@ class _Parsed:
 
     def rows_with(self, per_value: np.ndarray) -> np.ndarray:
         """Mask of the rows whose value has an error or a warning (``per_value``)."""
-        return (per_value != None)[self.codes]  # noqa: E711 (elementwise on objects)
+        flags: np.ndarray = np.asarray(per_value != None, dtype=bool)  # noqa: E711 (elementwise)
+        rows: np.ndarray = flags[self.codes]
+        return rows
 
     def values_at(self, rows: np.ndarray) -> np.ndarray:
         """The values of some rows."""
-        return self.values[self.codes[rows]]
+        taken: np.ndarray = self.values[self.codes[rows]]
+        return taken
 
 
 def _parse_field(

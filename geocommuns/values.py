@@ -336,7 +336,7 @@ def parse_value(raw: Any, field: FieldDef) -> Parsed:
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:[.,][0-9]+)?")
 
 
-def code_column(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+def code_column(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
     """Group a raw column by value, so each distinct value is parsed once.
 
     Delivered files repeat the same values a lot. Text cells are grouped by their exact
@@ -423,7 +423,9 @@ def parse_values(
     return values, warnings, problems
 
 
-def numbers_of(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+def numbers_of(
+    values: Sequence[Any] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Parse a column of numbers as ``parse_number(text_of(cell))`` does, cell by cell.
 
     Plain numbers (``6373997,80``, ``44.4475``, finite non-zero floats) take a fast path
