@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geocommuns.errors import ServeError
 from geocommuns.httpcache import compressed_and_tagged
@@ -30,6 +30,9 @@ from geocommuns.pygeoapi_config import (
     write_openapi,
 )
 from geocommuns.settings import Settings
+
+if TYPE_CHECKING:
+    from geocommuns.edits import EditService
 
 #: Environment variable naming the folder served at /map/ (set by :func:`serve`).
 WEBMAP_ENV = "GEOCOMMUNS_WEBMAP_DIR"
@@ -77,6 +80,13 @@ _CORS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
     ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type"),
+]
+#: CORS of the Part 4 writes (PostGIS backend): the token and the ETag cross origins.
+_CORS_EDITS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"),
+    ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type, Authorization, If-Match"),
+    ("Access-Control-Expose-Headers", "ETag, Location"),
 ]
 
 
@@ -286,7 +296,10 @@ def _static(folder: Path, environ: dict[str, Any], start_response: StartResponse
 
 
 def dispatcher(
-    api: WSGIApp, webmap: Path | None, queryables: Mapping[str, frozenset[str]] | None = None
+    api: WSGIApp,
+    webmap: Path | None,
+    queryables: Mapping[str, frozenset[str]] | None = None,
+    edits: EditService | None = None,
 ) -> WSGIApp:
     """Wrap pygeoapi's WSGI app: the map at ``/map/``, CORS headers on GET, and the
     OGC API rules pygeoapi 0.21 does not keep (see :func:`normalise_query`).
@@ -301,6 +314,9 @@ def dispatcher(
         Property names each collection can be filtered on; an items request with any
         other, unknown query parameter is answered 400, as OGC API – Features Part 1
         requires (None: no check).
+    edits
+        The OGC API – Features Part 4 writes and authenticated item reads of the PostGIS
+        collections (:mod:`geocommuns.edits`; None: read-only service).
 
     Returns
     -------
@@ -332,8 +348,17 @@ def dispatcher(
             return start_response(status, headers, exc_info)
 
         if method == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
-            start_response("204 No Content", [*_CORS, ("Access-Control-Max-Age", "86400")])
+            cors = _CORS if edits is None else _CORS_EDITS
+            start_response("204 No Content", [*cors, ("Access-Control-Max-Age", "86400")])
             return []
+        if edits is not None and edits.handles(environ):
+            def edit_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                if status.startswith("200"):
+                    ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+                    headers = [*headers, ("Link", link_header(environ, ctype))]
+                return start_response(status, [*headers, *_CORS_EDITS], exc_info)
+
+            return edits(environ, edit_headers)
         if webmap is not None and (path == "/map" or path.startswith("/map/")):
             if path == "/map":
                 start_response("301 Moved Permanently", [("Location", "/map/"), *_CORS])
@@ -582,5 +607,52 @@ def create_app() -> WSGIApp:
     adapt_pygeoapi()
 
     webmap = os.environ.get(WEBMAP_ENV)
-    queryables = queryables_from_config(Path(os.environ["PYGEOAPI_CONFIG"]))
-    return dispatcher(APP, Path(webmap) if webmap else None, queryables)
+    config = Path(os.environ["PYGEOAPI_CONFIG"])
+    queryables = queryables_from_config(config)
+    edits = edit_service_from_config(config)
+    if edits is not None:
+        from pygeoapi import api as pygeoapi_api
+
+        from geocommuns.edits import PART4_CONFORMANCE
+
+        pygeoapi_api.CONFORMANCE_CLASSES[:] = [*CONFORMANCE, *PART4_CONFORMANCE]
+    return dispatcher(APP, Path(webmap) if webmap else None, queryables, edits)
+
+
+def edit_service_from_config(config: Path) -> EditService | None:
+    """The Part 4 service of the PostGIS collections of a pygeoapi configuration.
+
+    Parameters
+    ----------
+    config
+        The pygeoapi configuration file.
+
+    Returns
+    -------
+    EditService or None
+        None when no collection is served from PostGIS (the GeoPackage is read-only).
+    """
+    import yaml
+
+    from geocommuns.edits import EditService
+    from geocommuns.provider import layer_definitions, project_path, settings
+
+    doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    urls: set[str] = set()
+    tables: list[str] = []
+    for resource in (doc.get("resources") or {}).values():
+        for provider in resource.get("providers") or []:
+            if provider.get("type") == "feature" and str(provider.get("name", "")).endswith(
+                "provider_postgis.PostGISProvider"
+            ):
+                urls.add(os.path.expandvars(str(provider["data"])))
+                tables.append(str(provider["table"]))
+    if not urls:
+        return None
+    if len(urls) > 1:
+        msg = f"{config}: the PostGIS collections must share one database, found {len(urls)}"
+        raise ServeError(msg)
+    current = settings()
+    every = layer_definitions(project_path(current.layers_dir))
+    layers = {t: every[t] for t in tables if t in every}
+    return EditService(urls.pop(), layers, current.territory)

@@ -146,6 +146,8 @@ class RunningServer:
     config: Path
     log: Path
     backend: str = "gpkg"
+    #: The PostGIS database served (backend "postgis" only).
+    database_url: str | None = None
 
 
 def write_test_config(
@@ -234,6 +236,7 @@ def served_sample(
         config = write_test_config(folder, gpkg, layers, database_url=database_url)
         srv = stack.enter_context(running_server(folder, config, workers=2))
         srv.backend = backend
+        srv.database_url = database_url
         yield srv
 
 
