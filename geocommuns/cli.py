@@ -498,6 +498,156 @@ def webmap_command(
     )
 
 
+users_app = typer.Typer(help="API users and their tokens (PostGIS: GEOCOMMUNS_DATABASE_URL).")
+app.add_typer(users_app, name="users")
+
+
+def _database(settings: Settings) -> str:
+    if not settings.database_url:
+        _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL (postgresql://user@host:5432/db) first"))
+    return settings.database_url
+
+
+@users_app.command("add")
+def users_add_command(
+    name: Annotated[str, typer.Argument(help="User name, e.g. cahors-sig.")],
+    role: Annotated[str, typer.Option(help="contributor, editor or admin.")] = "contributor",
+    commune: Annotated[str | None, typer.Option(help="A contributor's commune (INSEE).")] = None,
+    epci: Annotated[str | None, typer.Option(help="A contributor's EPCI (SIREN).")] = None,
+    layers: Annotated[str | None, typer.Option(help="Comma-separated layer ids (editors).")] = None,
+) -> None:
+    """Create a user and print their API token (shown once; only its hash is stored)."""
+    import psycopg
+
+    from geocommuns.auth import ROLES, add_user
+
+    settings = Settings()
+    url = _database(settings)
+    if role not in ROLES:
+        _fail(GeocommunsError(f"--role must be one of {', '.join(ROLES)}, got {role!r}"))
+    try:
+        territory = territory_from_spec(settings.territory)
+        known_layers = layers_from_dir(settings.path(settings.layers_dir))
+        with psycopg.connect(url, autocommit=True) as conn:
+            token = add_user(
+                conn, name, role,  # type: ignore[arg-type]
+                commune=commune, epci=epci,
+                layers=[x.strip() for x in (layers or "").split(",") if x.strip()],
+                known_layers=known_layers, known_communes=territory.codes,
+                known_epcis=[e for e in territory.communes["epci"].dropna().unique()],
+            )
+    except (GeocommunsError, psycopg.Error) as e:
+        _fail(e)
+    console.print(f"user {name} added; token (shown once, keep it secret):", highlight=False)
+    print(token)
+
+
+@users_app.command("list")
+def users_list_command() -> None:
+    """List the users, their rights, and whether they are revoked."""
+    import psycopg
+
+    from geocommuns.auth import list_users
+
+    try:
+        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
+            rows = list_users(conn)
+    except psycopg.Error as e:
+        _fail(e)
+    table = Table("user", "rights", "token id", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            r.principal.name, r.principal.scope, r.token_id, f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+        )
+    console.print(table)
+
+
+@users_app.command("revoke")
+def users_revoke_command(name: Annotated[str, typer.Argument(help="The user to revoke.")]) -> None:
+    """Revoke a user's token at once (kept in the list and the audit trail)."""
+    import psycopg
+
+    from geocommuns.auth import revoke_user
+
+    try:
+        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
+            revoke_user(conn, name)
+    except (GeocommunsError, psycopg.Error) as e:
+        _fail(e)
+    console.print(f"user {name} revoked", highlight=False)
+
+
+@app.command("audit")
+def audit_command(
+    limit: Annotated[int, typer.Option(help="How many changes.")] = 20,
+    layer: Annotated[str | None, typer.Option(help="Only this layer.")] = None,
+    feature: Annotated[str | None, typer.Option(help="Only this feature id.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Whole rows as JSON lines.")] = False,
+) -> None:
+    """List the latest changes to the published layers (who, when, what, which fields)."""
+    import psycopg
+
+    from geocommuns.audit import recent
+
+    try:
+        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
+            entries = recent(conn, limit=limit, layer=layer, feature_id=feature, actor=user)
+    except psycopg.Error as e:
+        _fail(e)
+    if as_json:
+        for e in entries:
+            print(json.dumps({**e.__dict__, "at": e.at.isoformat()}, ensure_ascii=False))
+        return
+    table = Table("#", "when", "user", "via", "layer", "feature", "action", "fields")
+    for e in entries:
+        table.add_row(
+            str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.via, e.layer, e.feature_id,
+            e.action, ", ".join(e.changed_fields()) if e.action in {"replace", "update"} else "",
+        )
+    console.print(table)
+
+
+@app.command("contribute")
+def contribute_command(
+    path: Annotated[Path, typer.Argument(help="The commune's new delivery.", exists=True, dir_okay=False)],
+    layer: Annotated[str, typer.Option(help="Layer id.")],
+    commune: Annotated[str, typer.Option(help="The commune's INSEE code.")],
+    user: Annotated[str, typer.Option("--as", help="The user contributing (rights, audit).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the changes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
+) -> None:
+    """Compare a commune's new delivery with its published features; apply it in one transaction."""
+    from geocommuns.contribute import contribute, plan_as_json
+
+    settings = Settings()
+    url = _database(settings)
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        if layer not in layers:
+            _fail(GeocommunsError(f"unknown layer {layer!r}; layers are: {', '.join(layers)}"))
+        result = contribute(
+            url, path, layers[layer], commune, territory_from_spec(settings.territory),
+            user=user, sources_dir=settings.path(settings.sources_dir), dry_run=dry_run,
+        )
+    except GeocommunsError as e:
+        _fail(e, 1)
+    if as_json:
+        print(plan_as_json(result))
+        return
+    for sign, label, changes in (("+", "added", result.added), ("~", "changed", result.changed),
+                                 ("-", "removed", result.removed)):
+        console.print(f"{label}: {len(changes)}", highlight=False)
+        for c in changes:
+            doc = c.after or c.before or {}
+            fields = f" ({', '.join(c.fields)})" if c.fields else ""
+            console.print(f"  {sign} {c.feature_id} {doc.get('nom', '')}{fields}", highlight=False)
+    console.print(f"unchanged: {result.unchanged}", highlight=False)
+    verdict = "applied in one transaction" if result.applied else "dry run: nothing written"
+    console.print(verdict, highlight=False)
+
+
 def main() -> None:
     """Entry point of the ``geocommuns`` console script."""
     try:
