@@ -344,7 +344,8 @@ def dispatcher(
                     for k, v in headers
                 ]
                 ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-                headers.append(("Link", link_header(environ, ctype)))
+                if method in {"GET", "HEAD"}:
+                    headers.append(("Link", link_header(environ, ctype)))
             return start_response(status, headers, exc_info)
 
         if method == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
@@ -398,7 +399,11 @@ def link_header(environ: dict[str, Any], content_type: str) -> str:
     """
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-    base = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+    # WSGI hands the path over as latin-1 decoded bytes: quote it back (a feature id may
+    # hold any character, control characters included, and headers may not)
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    path = urllib.parse.quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
+    base = f"{scheme}://{host}{path}"
     pairs = [
         (k, v) for k, v in urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if k != "f"

@@ -513,3 +513,10 @@ def test_service_urls_name_the_backend_and_the_map():
     assert lines[0] == "OGC API - Features (GeoPackage): http://127.0.0.1:5000/"
     assert "citizen map: http://127.0.0.1:5000/map/" in lines
     assert "PostGIS" in service_urls("http://h:1", "postgis", has_map=False)[0]
+
+
+def test_odd_feature_ids_never_break_the_headers(server):
+    # a feature id may hold anything, control characters included: the Link header quotes it
+    for method in ("GET", "OPTIONS", "HEAD"):
+        r = httpx.request(method, server.url + "/collections/wifi/items/%C2%BEH%16%C3%89")
+        assert r.status_code in {200, 404}, (method, r.status_code)
