@@ -78,10 +78,16 @@ def layer_definitions(layers_dir: Path) -> dict[str, LayerDef]:
     return layers
 
 
-@functools.lru_cache(maxsize=1)
 def settings() -> Settings:
-    """The process's settings, read once: pygeoapi builds a provider on every request,
-    and reading the environment and ``.env`` each time cost about 10 ms."""
+    """The settings, read again only when the working folder or a ``GEOCOMMUNS_*``
+    variable changes: pygeoapi builds a provider on every request, and reading the
+    environment and ``.env`` each time cost about 10 ms."""
+    key = (str(Path.cwd()), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GEOCOMMUNS_"))))
+    return _settings_for(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(key: tuple[str, tuple[tuple[str, str], ...]]) -> Settings:
     return Settings()
 
 
