@@ -36,8 +36,6 @@ Role = Literal["contributor", "editor", "admin"]
 ROLES: tuple[Role, ...] = ("contributor", "editor", "admin")
 USERS_TABLE = "geocommuns_users"
 TOKEN_PREFIX = "gct"
-#: scrypt cost (16 MiB of memory per verification).
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
@@ -128,7 +126,8 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(secret.encode("utf-8"), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
+    """scrypt of a token secret (16 MiB of memory, about 50 ms: slow to brute-force)."""
+    return hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
 def add_user(

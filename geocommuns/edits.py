@@ -141,8 +141,8 @@ class EditService:
 
     def handles(self, environ: dict[str, Any]) -> bool:
         """Whether a request is for this module (writes, and item reads with a token)."""
-        method = environ.get("REQUEST_METHOD", "GET")
-        parts = environ.get("PATH_INFO", "").strip("/").split("/")
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        parts = str(environ.get("PATH_INFO", "")).strip("/").split("/")
         if len(parts) < 3 or parts[0] != "collections" or parts[2] != "items":
             return False
         if parts[1] not in self.layers:
