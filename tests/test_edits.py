@@ -66,6 +66,7 @@ def env(tmp_path_factory, layers) -> Env:
                 "contributor_epci": add_user(conn, "agglo", "contributor", epci="200023737"),
                 "editor_equipements": add_user(conn, "equip", "editor", layers=["equipements"]),
                 "admin": add_user(conn, "admin", "admin"),
+                "contributor_pradines": add_user(conn, "pradines", "contributor", commune=PRADINES),
             }
             revoke_user(conn, "ancien")
             ensure_audit(conn)
@@ -321,3 +322,30 @@ def test_anonymous_cannot_write_anywhere(env: Env) -> None:
         r = HTTP.post(f"{env.url}/collections/{layer}/items", json=feature(env.layers[layer], IN_A), timeout=30)
         assert r.status_code == 401
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_two_communes_edit_their_own_features_and_never_each_other(env: Env) -> None:
+    """Cahors and Pradines each create, correct and delete their own features; every
+    attempt on the other's is refused and leaves the layer as it was."""
+    own = {"contributor_cahors": IN_A, "contributor_pradines": IN_B}
+    layer = env.layers["tiers_lieux"]
+    for role, point in own.items():
+        other_role = next(r for r in own if r != role)
+        r = HTTP.post(f"{env.url}/collections/tiers_lieux/items", json=feature(layer, point),
+                      headers=headers(env, role))
+        assert r.status_code == 201, r.text
+        url, etag = r.headers["Location"], r.headers["ETag"]
+        before = snapshot(env, "tiers_lieux")
+        for attempt in (
+            HTTP.patch(url, json={"properties": {"nom": "Pris"}}, headers=headers(env, other_role, etag)),
+            HTTP.put(url, json=feature(layer, own[other_role]), headers=headers(env, other_role, etag)),
+            HTTP.delete(url, headers=headers(env, other_role, etag)),
+            HTTP.post(f"{env.url}/collections/tiers_lieux/items", json=feature(layer, point),
+                      headers=headers(env, other_role)),
+        ):
+            assert attempt.status_code == 403, attempt.text
+        assert snapshot(env, "tiers_lieux") == before
+        fixed = HTTP.patch(url, json={"properties": {"nom": "Corrigé (exemple)"}}, headers=headers(env, role, etag))
+        assert fixed.status_code == 204, fixed.text
+        gone = HTTP.delete(url, headers=headers(env, role, fixed.headers["ETag"]))
+        assert gone.status_code == 204, gone.text
