@@ -265,11 +265,6 @@ class GeoPackageProvider(LayerProvider):
             f"'geometry', {geometry}, 'properties', {properties})"
         )
 
-    @staticmethod
-    def _features(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        features: list[dict[str, Any]] = json.loads("[" + ",".join(r[0] for r in rows) + "]")
-        return features
-
     # -- pygeoapi interface ------------------------------------------------------------
 
     @crs_transform  # type: ignore[untyped-decorator]
@@ -321,10 +316,43 @@ class GeoPackageProvider(LayerProvider):
         dict
             A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
         """
-        columns = self.columns(select_properties)
-        source, where, params, key = self._where(
-            bbox, properties, kwargs.get("filterq"), sorted_=bool(sortby)
+        matched, _, text = self.page(
+            offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
+            sortby=sortby, select_properties=select_properties, skip_geometry=skip_geometry,
+            filterq=kwargs.get("filterq"),
         )
+        features: list[dict[str, Any]] = json.loads(text)
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": matched,
+            "numberReturned": len(features),
+        }
+
+    def page(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        properties: Sequence[tuple[str, str]] | None = None,
+        sortby: Sequence[dict[str, str]] | None = None,
+        select_properties: Sequence[str] | None = None,
+        skip_geometry: bool = False,
+        filterq: Any = None,
+    ) -> tuple[int, int, str]:
+        """One page of features as GeoJSON text, never parsed in Python.
+
+        Parameters are those of :meth:`query`.
+
+        Returns
+        -------
+        tuple
+            ``numberMatched``, ``numberReturned`` and the JSON array of the features.
+        """
+        columns = self.columns(select_properties)
+        source, where, params, key = self._where(bbox, properties, filterq, sorted_=bool(sortby))
         order = self.order(sortby, "t.fid")
         # page through fids only (deep offsets skip rows without building them), then
         # build the page's features
@@ -347,13 +375,7 @@ class GeoPackageProvider(LayerProvider):
             msg = f"{self.path} table {self.table}: query failed ({e})"
             logger.error(msg)
             raise ProviderQueryError(msg) from e
-        features = self._features(rows)
-        return {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": matched,
-            "numberReturned": len(features),
-        }
+        return matched, len(rows), "[" + ",".join(r[0] for r in rows) + "]"
 
     def _count(self, con: sqlite3.Connection, source: str, where: str, params: list[Any]) -> int:
         """Matching rows; the whole-table count is cached until the file changes."""
@@ -386,6 +408,15 @@ class GeoPackageProvider(LayerProvider):
         ProviderItemNotFoundError
             When no feature has that id.
         """
+        text = self.feature_text(identifier)
+        if text is None:
+            msg = f"no feature {identifier!r} in {self.table}"
+            raise ProviderItemNotFoundError(msg, user_msg=msg)
+        feature: dict[str, Any] = json.loads(text)
+        return feature
+
+    def feature_text(self, identifier: str) -> str | None:
+        """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""
         columns = list(self._public)
         sql = (
             f"SELECT {self._feature_json(columns, skip_geometry=False)} "
@@ -398,10 +429,7 @@ class GeoPackageProvider(LayerProvider):
             msg = f"{self.path} table {self.table}: lookup failed ({e})"
             logger.error(msg)
             raise ProviderQueryError(msg) from e
-        if row is None:
-            msg = f"no feature {identifier!r} in {self.table}"
-            raise ProviderItemNotFoundError(msg, user_msg=msg)
-        return self._features([row])[0]
+        return None if row is None else str(row[0])
 
     def __repr__(self) -> str:
         return f"<GeoPackageProvider> {self.path}:{self.table}"

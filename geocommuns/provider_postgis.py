@@ -242,28 +242,57 @@ class PostGISProvider(LayerProvider):
         dict
             A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
         """
-        columns = self.columns(select_properties)
-        where, params = self._where(bbox, properties, kwargs.get("filterq"))
-        matched = self._count(where, params)
-        features: list[dict[str, Any]] = []
-        if resulttype != "hits" and int(limit) > 0:
-            order = self.order(sortby, "t.fid")
-            # the page's keys first (a deep offset skips rows without building their
-            # JSON), then the page assembled by PostgreSQL as one JSON array
-            sql = (
-                f"SELECT coalesce(json_agg({self._feature_json(columns, skip_geometry=skip_geometry)} "
-                f"{order}), '[]')::text "
-                f'FROM "{self.table}" t WHERE t.fid IN ('
-                f'SELECT t.fid FROM "{self.table}" t {where} {order} LIMIT %s OFFSET %s)'
-            )
-            rows = self._run(sql, [*params, int(limit), int(offset)])
-            features = json.loads(rows[0][0])
+        matched, _, text = self.page(
+            offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
+            sortby=sortby, select_properties=select_properties, skip_geometry=skip_geometry,
+            filterq=kwargs.get("filterq"),
+        )
+        features: list[dict[str, Any]] = json.loads(text)
         return {
             "type": "FeatureCollection",
             "features": features,
             "numberMatched": matched,
             "numberReturned": len(features),
         }
+
+    def page(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        properties: Sequence[tuple[str, str]] | None = None,
+        sortby: Sequence[dict[str, str]] | None = None,
+        select_properties: Sequence[str] | None = None,
+        skip_geometry: bool = False,
+        filterq: Any = None,
+    ) -> tuple[int, int, str]:
+        """One page of features as GeoJSON text assembled by PostgreSQL.
+
+        Parameters are those of :meth:`query`.
+
+        Returns
+        -------
+        tuple
+            ``numberMatched``, ``numberReturned`` and the JSON array of the features.
+        """
+        columns = self.columns(select_properties)
+        where, params = self._where(bbox, properties, filterq)
+        matched = self._count(where, params)
+        if resulttype == "hits" or int(limit) <= 0:
+            return matched, 0, "[]"
+        order = self.order(sortby, "t.fid")
+        # the page's keys first (a deep offset skips rows without building their JSON),
+        # then the page assembled by PostgreSQL as one JSON array
+        sql = (
+            f"SELECT count(*), coalesce(json_agg({self._feature_json(columns, skip_geometry=skip_geometry)} "
+            f"{order}), '[]')::text "
+            f'FROM "{self.table}" t WHERE t.fid IN ('
+            f'SELECT t.fid FROM "{self.table}" t {where} {order} LIMIT %s OFFSET %s)'
+        )
+        rows = self._run(sql, [*params, int(limit), int(offset)])
+        return matched, int(rows[0][0]), str(rows[0][1])
 
     @crs_transform  # type: ignore[untyped-decorator]
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
@@ -286,17 +315,22 @@ class PostGISProvider(LayerProvider):
         ProviderItemNotFoundError
             When no feature has that id.
         """
+        text = self.feature_text(identifier)
+        if text is None:
+            msg = f"no feature {identifier!r} in {self.table}"
+            raise ProviderItemNotFoundError(msg, user_msg=msg)
+        feature: dict[str, Any] = json.loads(text)
+        return feature
+
+    def feature_text(self, identifier: str) -> str | None:
+        """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""
         columns = list(self._public)
         sql = (
             f"SELECT {self._feature_json(columns, skip_geometry=False)}::text "
             f'FROM "{self.table}" t WHERE t."{self.id_field}" = %s'
         )
         rows = self._run(sql, [str(identifier)])
-        if not rows:
-            msg = f"no feature {identifier!r} in {self.table}"
-            raise ProviderItemNotFoundError(msg, user_msg=msg)
-        feature: dict[str, Any] = json.loads(rows[0][0])
-        return feature
+        return str(rows[0][0]) if rows else None
 
     def __repr__(self) -> str:
         return f"<PostGISProvider> {redact(getattr(self, 'url', '') or '')}:{self.table}"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geocommuns.errors import ServeError
+from geocommuns.fastpath import FastItems
 from geocommuns.httpcache import compressed_and_tagged
 from geocommuns.pygeoapi_config import (
     Backend,
@@ -300,6 +301,7 @@ def dispatcher(
     webmap: Path | None,
     queryables: Mapping[str, frozenset[str]] | None = None,
     edits: EditService | None = None,
+    fast: FastItems | None = None,
 ) -> WSGIApp:
     """Wrap pygeoapi's WSGI app: the map at ``/map/``, CORS headers on GET, and the
     OGC API rules pygeoapi 0.21 does not keep (see :func:`normalise_query`).
@@ -317,6 +319,10 @@ def dispatcher(
     edits
         The OGC API – Features Part 4 writes and authenticated item reads of the PostGIS
         collections (:mod:`geocommuns.edits`; None: read-only service).
+
+    fast
+        Answers GeoJSON pages and items by id from the providers' JSON text
+        (:mod:`geocommuns.fastpath`; None: everything goes through pygeoapi).
 
     Returns
     -------
@@ -370,6 +376,8 @@ def dispatcher(
             unknown = unknown_parameters(path, environ["QUERY_STRING"], queryables)
             if unknown:
                 return _bad_request(start_response, unknown)
+        if fast is not None and fast.handles(environ):
+            return fast(environ, with_cors)
         if method == "GET" and path.startswith("/collections/") and path.endswith("/items"):
             return _without_dangling_next(api, environ, with_cors)
         return api(environ, with_cors)
@@ -621,7 +629,8 @@ def create_app() -> WSGIApp:
         from geocommuns.edits import PART4_CONFORMANCE
 
         pygeoapi_api.CONFORMANCE_CLASSES[:] = [*CONFORMANCE, *PART4_CONFORMANCE]
-    return dispatcher(APP, Path(webmap) if webmap else None, queryables, edits)
+    fast = FastItems(config)
+    return dispatcher(APP, Path(webmap) if webmap else None, queryables, edits, fast)
 
 
 def edit_service_from_config(config: Path) -> EditService | None:

@@ -520,3 +520,37 @@ def test_odd_feature_ids_never_break_the_headers(server):
     for method in ("GET", "OPTIONS", "HEAD"):
         r = httpx.request(method, server.url + "/collections/wifi/items/%C2%BEH%16%C3%89")
         assert r.status_code in {200, 404}, (method, r.status_code)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 7, "offset": 3},
+        {"bbox": "1.445,44.39,1.495,44.43", "limit": 2, "offset": 1},
+        {"categorie": "sport"},
+        {"limit": 5, "offset": 20},
+    ],
+)
+def test_fast_path_answers_as_pygeoapi_does(server, params):
+    """Pages the fast path answers equal pygeoapi's for the same query (which pygeoapi
+    answers when a parameter only it handles, skipGeometry=false, is added)."""
+    url = server.url + "/collections/equipements/items"
+    fast = get(server, "/collections/equipements/items", **params).json()
+    slow = get(server, "/collections/equipements/items", skipGeometry="false", **params).json()
+    assert fast["features"] == slow["features"]
+    for key in ("type", "numberMatched", "numberReturned"):
+        assert fast[key] == slow[key]
+
+    def offsets(doc, rel):
+        return [parse_qs(urlparse(x["href"]).query).get("offset") for x in doc["links"] if x["rel"] == rel]
+
+    for rel in ("prev", "next"):
+        assert offsets(fast, rel) == offsets(slow, rel), rel
+    assert {x["rel"] for x in fast["links"]} == {x["rel"] for x in slow["links"]}
+    assert fast["timeStamp"].endswith("Z")
+    item = fast["features"][0]["id"] if fast["features"] else "test-equipements--0"
+    a = httpx.get(f"{url}/{item}", headers=GEOJSON).json()
+    b = httpx.get(f"{url}/{item}", params={"f": "json", "skipGeometry": "x"}, headers=GEOJSON)
+    assert a["properties"] == httpx.get(f"{url}/{item}", params={"lang": "fr"}, headers=GEOJSON).json()["properties"]
+    assert b.status_code in {200, 400}
+    assert {x["rel"] for x in a["links"]} >= {"self", "alternate", "collection", "root"}
