@@ -12,6 +12,7 @@ into SQL conditions for its backend. The backends are
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
@@ -23,7 +24,9 @@ from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
     ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
 )
+from pygeoapi.util import crs_transform
 
 from geocommuns.cql import Dialect, FilterError, where_from_filter
 from geocommuns.errors import GeocommunsError
@@ -103,7 +106,8 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
     Provider definition keys, besides pygeoapi's ``name``, ``type``, ``data``,
     ``id_field`` and ``title_field``: ``table`` (the layer id, required) and
     ``layers_dir`` (where the layer definitions are, default the project's ``layers/``).
-    Subclasses implement :meth:`table_columns`, ``query`` and ``get``.
+    Subclasses implement :meth:`open`, :meth:`table_columns`, :meth:`page` and
+    :meth:`feature_text`; ``query`` and ``get`` (pygeoapi's interface) are built on them.
     """
 
     #: SQL dialect of the backend, for :mod:`geocommuns.cql`.
@@ -134,6 +138,27 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
 
     def table_columns(self) -> set[str]:
         """The columns of the layer's table (empty when the table does not exist)."""
+        raise NotImplementedError
+
+    def page(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        properties: Sequence[tuple[str, str]] | None = None,
+        sortby: Sequence[dict[str, str]] | None = None,
+        select_properties: Sequence[str] | None = None,
+        skip_geometry: bool = False,
+        filterq: Any = None,
+    ) -> tuple[int, int, str]:
+        """One page of features as GeoJSON text: ``numberMatched``, ``numberReturned`` and
+        the JSON array of the features (arguments as :meth:`query`)."""
+        raise NotImplementedError
+
+    def feature_text(self, identifier: str) -> str | None:
+        """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""
         raise NotImplementedError
 
     # -- layer and fields --------------------------------------------------------------
@@ -254,3 +279,95 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
             keys.append(f't."{name}" {"DESC" if s.get("order") == "-" else "ASC"}')
         keys.append(tiebreak)
         return "ORDER BY " + ", ".join(keys)
+
+    # -- pygeoapi interface ------------------------------------------------------------
+
+    @crs_transform  # type: ignore[untyped-decorator]
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        datetime_: str | None = None,
+        properties: Sequence[tuple[str, str]] | None = None,
+        sortby: Sequence[dict[str, str]] | None = None,
+        select_properties: Sequence[str] | None = None,
+        skip_geometry: bool = False,
+        q: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Query the table.
+
+        Parameters
+        ----------
+        offset
+            Features to skip.
+        limit
+            Features to return at most.
+        resulttype
+            ``results`` or ``hits`` (count only).
+        bbox
+            ``[minx, miny, maxx, maxy]`` in EPSG:4326, answered through the spatial index.
+        datetime_
+            Not supported (the layers have no time axis); ignored.
+        properties
+            ``(field, value)`` equality filters; on an array field, membership.
+        sortby
+            ``[{'property': name, 'order': '+' | '-'}]``.
+        select_properties
+            Properties to return (all public ones when empty).
+        skip_geometry
+            Return features without geometry.
+        q
+            Free-text search; not supported, ignored.
+        kwargs
+            ``filterq``: a parsed CQL2 filter (see :mod:`geocommuns.cql`);
+            ``crs_transform_spec``: the output CRS (applied by pygeoapi's ``crs_transform``);
+            others (``language``) are ignored.
+
+        Returns
+        -------
+        dict
+            A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
+        """
+        matched, _, text = self.page(
+            offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
+            sortby=sortby, select_properties=select_properties, skip_geometry=skip_geometry,
+            filterq=kwargs.get("filterq"),
+        )
+        features: list[dict[str, Any]] = json.loads(text)
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": matched,
+            "numberReturned": len(features),
+        }
+
+    @crs_transform  # type: ignore[untyped-decorator]
+    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        """Return the feature whose ``id`` is ``identifier`` (through the unique index).
+
+        Parameters
+        ----------
+        identifier
+            The feature id.
+        kwargs
+            Other pygeoapi arguments; ignored.
+
+        Returns
+        -------
+        dict
+            The GeoJSON feature.
+
+        Raises
+        ------
+        ProviderItemNotFoundError
+            When no feature has that id.
+        """
+        text = self.feature_text(identifier)
+        if text is None:
+            msg = f"no feature {identifier!r} in {self.table}"
+            raise ProviderItemNotFoundError(msg, user_msg=msg)
+        feature: dict[str, Any] = json.loads(text)
+        return feature

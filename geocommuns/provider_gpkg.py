@@ -35,10 +35,8 @@ import shapely
 from pygeoapi.provider.base import (
     ProviderConnectionError,
     ProviderInvalidQueryError,
-    ProviderItemNotFoundError,
     ProviderQueryError,
 )
-from pygeoapi.util import crs_transform
 
 from geocommuns.cql import register_sqlite_functions, wkb_from_gpkg
 from geocommuns.provider import LayerProvider, project_path
@@ -267,68 +265,6 @@ class GeoPackageProvider(LayerProvider):
 
     # -- pygeoapi interface ------------------------------------------------------------
 
-    @crs_transform  # type: ignore[untyped-decorator]
-    def query(
-        self,
-        offset: int = 0,
-        limit: int = 10,
-        resulttype: str = "results",
-        bbox: Sequence[float] | None = None,
-        datetime_: str | None = None,
-        properties: Sequence[tuple[str, str]] | None = None,
-        sortby: Sequence[dict[str, str]] | None = None,
-        select_properties: Sequence[str] | None = None,
-        skip_geometry: bool = False,
-        q: str | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Query the table.
-
-        Parameters
-        ----------
-        offset
-            Features to skip.
-        limit
-            Features to return at most.
-        resulttype
-            ``results`` or ``hits`` (count only).
-        bbox
-            ``[minx, miny, maxx, maxy]`` in EPSG:4326, answered through the rtree index.
-        datetime_
-            Not supported (the layers have no time axis); ignored.
-        properties
-            ``(field, value)`` equality filters; on an array field, membership.
-        sortby
-            ``[{'property': name, 'order': '+' | '-'}]``.
-        select_properties
-            Properties to return (all public ones when empty).
-        skip_geometry
-            Return features without geometry.
-        q
-            Free-text search; not supported, ignored.
-        kwargs
-            ``filterq``: a parsed CQL2 filter (see :mod:`geocommuns.cql`);
-            ``crs_transform_spec``: the output CRS (applied by pygeoapi's ``crs_transform``);
-            others (``language``) are ignored.
-
-        Returns
-        -------
-        dict
-            A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
-        """
-        matched, _, text = self.page(
-            offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
-            sortby=sortby, select_properties=select_properties, skip_geometry=skip_geometry,
-            filterq=kwargs.get("filterq"),
-        )
-        features: list[dict[str, Any]] = json.loads(text)
-        return {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": matched,
-            "numberReturned": len(features),
-        }
-
     def page(
         self,
         *,
@@ -386,34 +322,6 @@ class GeoPackageProvider(LayerProvider):
             return self._db.counts[self.table]
         count: int = con.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()[0]
         return count
-
-    @crs_transform  # type: ignore[untyped-decorator]
-    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
-        """Return the feature whose ``id`` is ``identifier`` (through the unique index).
-
-        Parameters
-        ----------
-        identifier
-            The feature id.
-        kwargs
-            Other pygeoapi arguments; ignored.
-
-        Returns
-        -------
-        dict
-            The GeoJSON feature.
-
-        Raises
-        ------
-        ProviderItemNotFoundError
-            When no feature has that id.
-        """
-        text = self.feature_text(identifier)
-        if text is None:
-            msg = f"no feature {identifier!r} in {self.table}"
-            raise ProviderItemNotFoundError(msg, user_msg=msg)
-        feature: dict[str, Any] = json.loads(text)
-        return feature
 
     def feature_text(self, identifier: str) -> str | None:
         """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""

@@ -28,7 +28,6 @@ Configure it in ``pygeoapi-config.yml`` (``geocommuns config`` does, when
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -39,10 +38,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pygeoapi.provider.base import (
     ProviderConnectionError,
     ProviderInvalidQueryError,
-    ProviderItemNotFoundError,
     ProviderQueryError,
 )
-from pygeoapi.util import crs_transform
 
 from geocommuns.postgis import LAYERS_TABLE, redact
 from geocommuns.provider import LayerProvider
@@ -193,68 +190,6 @@ class PostGISProvider(LayerProvider):
 
     # -- pygeoapi interface ------------------------------------------------------------
 
-    @crs_transform  # type: ignore[untyped-decorator]
-    def query(
-        self,
-        offset: int = 0,
-        limit: int = 10,
-        resulttype: str = "results",
-        bbox: Sequence[float] | None = None,
-        datetime_: str | None = None,
-        properties: Sequence[tuple[str, str]] | None = None,
-        sortby: Sequence[dict[str, str]] | None = None,
-        select_properties: Sequence[str] | None = None,
-        skip_geometry: bool = False,
-        q: str | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Query the table.
-
-        Parameters
-        ----------
-        offset
-            Features to skip.
-        limit
-            Features to return at most.
-        resulttype
-            ``results`` or ``hits`` (count only).
-        bbox
-            ``[minx, miny, maxx, maxy]`` in EPSG:4326, answered through the GiST index.
-        datetime_
-            Not supported (the layers have no time axis); ignored.
-        properties
-            ``(field, value)`` equality filters; on an array field, membership.
-        sortby
-            ``[{'property': name, 'order': '+' | '-'}]``.
-        select_properties
-            Properties to return (all public ones when empty).
-        skip_geometry
-            Return features without geometry.
-        q
-            Free-text search; not supported, ignored.
-        kwargs
-            ``filterq``: a parsed CQL2 filter (see :mod:`geocommuns.cql`);
-            ``crs_transform_spec``: the output CRS (applied by pygeoapi's ``crs_transform``);
-            others (``language``) are ignored.
-
-        Returns
-        -------
-        dict
-            A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
-        """
-        matched, _, text = self.page(
-            offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
-            sortby=sortby, select_properties=select_properties, skip_geometry=skip_geometry,
-            filterq=kwargs.get("filterq"),
-        )
-        features: list[dict[str, Any]] = json.loads(text)
-        return {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": matched,
-            "numberReturned": len(features),
-        }
-
     def page(
         self,
         *,
@@ -293,34 +228,6 @@ class PostGISProvider(LayerProvider):
         )
         rows = self._run(sql, [*params, int(limit), int(offset)])
         return matched, int(rows[0][0]), str(rows[0][1])
-
-    @crs_transform  # type: ignore[untyped-decorator]
-    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
-        """Return the feature whose ``id`` is ``identifier`` (through the unique index).
-
-        Parameters
-        ----------
-        identifier
-            The feature id.
-        kwargs
-            ``crs_transform_spec`` (applied by pygeoapi's ``crs_transform``); others ignored.
-
-        Returns
-        -------
-        dict
-            The GeoJSON feature.
-
-        Raises
-        ------
-        ProviderItemNotFoundError
-            When no feature has that id.
-        """
-        text = self.feature_text(identifier)
-        if text is None:
-            msg = f"no feature {identifier!r} in {self.table}"
-            raise ProviderItemNotFoundError(msg, user_msg=msg)
-        feature: dict[str, Any] = json.loads(text)
-        return feature
 
     def feature_text(self, identifier: str) -> str | None:
         """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""
