@@ -421,6 +421,41 @@ def export_command(
     if invalid:
         raise typer.Exit(1)
 
+
+@app.command("webmap")
+def webmap_command(
+    mode: Annotated[
+        str, typer.Option(help="static (features in the page), live (from the OGC API) or auto.")
+    ] = "auto",
+    api: Annotated[
+        str | None,
+        typer.Option(help="OGC API base URL read by a live map (implies live); default: the server serving /map/."),
+    ] = None,
+    threshold: Annotated[
+        int, typer.Option(help="In auto mode, live above this many features.")
+    ] = 5000,
+    output: Annotated[
+        Path | None, typer.Option(help="Folder to write (default webmap/).")
+    ] = None,
+) -> None:
+    """Write the citizen map (webmap/index.html with its scripts) from the built GeoPackage."""
+    from geocommuns.webmap import webmap_from_settings
+
+    settings = Settings()
+    try:
+        result = webmap_from_settings(
+            settings, mode=mode, threshold=threshold, api=api, target=output  # type: ignore[arg-type]
+        )
+    except GeocommunsError as e:
+        _fail(e)
+    total = sum(result.counts.values())
+    console.print(
+        f"wrote {result.index} ({result.mode} map, {total} features; first load "
+        f"{result.first_load_bytes / 1000:,.0f} kB with its scripts, page {result.bytes_written / 1000:,.0f} kB)",
+        highlight=False,
+    )
+
+
 @app.command("indicators")
 def indicators_command(
     out: Annotated[
@@ -463,39 +498,6 @@ def indicators_command(
         highlight=False,
     )
     console.print(f"wrote {page}\nwrote {data}", highlight=False)
-
-@app.command("webmap")
-def webmap_command(
-    mode: Annotated[
-        str, typer.Option(help="static (features in the page), live (from the OGC API) or auto.")
-    ] = "auto",
-    api: Annotated[
-        str | None,
-        typer.Option(help="OGC API base URL read by a live map (implies live); default: the server serving /map/."),
-    ] = None,
-    threshold: Annotated[
-        int, typer.Option(help="In auto mode, live above this many features.")
-    ] = 5000,
-    output: Annotated[
-        Path | None, typer.Option(help="Folder to write (default webmap/).")
-    ] = None,
-) -> None:
-    """Write the citizen map (webmap/index.html with its scripts) from the built GeoPackage."""
-    from geocommuns.webmap import webmap_from_settings
-
-    settings = Settings()
-    try:
-        result = webmap_from_settings(
-            settings, mode=mode, threshold=threshold, api=api, target=output  # type: ignore[arg-type]
-        )
-    except GeocommunsError as e:
-        _fail(e)
-    total = sum(result.counts.values())
-    console.print(
-        f"wrote {result.index} ({result.mode} map, {total} features; first load "
-        f"{result.first_load_bytes / 1000:,.0f} kB with its scripts, page {result.bytes_written / 1000:,.0f} kB)",
-        highlight=False,
-    )
 
 
 users_app = typer.Typer(help="API users and their tokens (PostGIS: GEOCOMMUNS_DATABASE_URL).")
