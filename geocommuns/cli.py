@@ -532,7 +532,7 @@ def users_add_command(
         known_layers = layers_from_dir(settings.path(settings.layers_dir))
         with psycopg.connect(url, autocommit=True) as conn:
             token = add_user(
-                conn, name, role,  # type: ignore[arg-type]
+                conn, name, role,
                 commune=commune, epci=epci,
                 layers=[x.strip() for x in (layers or "").split(",") if x.strip()],
                 known_layers=known_layers, known_communes=territory.codes,
@@ -599,14 +599,15 @@ def audit_command(
     except psycopg.Error as e:
         _fail(e)
     if as_json:
-        for e in entries:
-            print(json.dumps({**e.__dict__, "at": e.at.isoformat()}, ensure_ascii=False))
+        for entry in entries:
+            print(json.dumps({**entry.__dict__, "at": entry.at.isoformat()}, ensure_ascii=False))
         return
     table = Table("#", "when", "user", "via", "layer", "feature", "action", "fields")
-    for e in entries:
+    for entry in entries:
         table.add_row(
-            str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.via, e.layer, e.feature_id,
-            e.action, ", ".join(e.changed_fields()) if e.action in {"replace", "update"} else "",
+            str(entry.seq), f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.actor, entry.via, entry.layer,
+            entry.feature_id, entry.action,
+            ", ".join(entry.changed_fields()) if entry.action in {"replace", "update"} else "",
         )
     console.print(table)
 

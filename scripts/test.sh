@@ -16,6 +16,8 @@ fi
 .venv-ogctests/bin/python -m pip install --quiet "ogctests==0.1.15" \
   || echo "ogctests could not be installed: its conformance test will skip" >&2
 echo "== ruff"
-.venv/bin/ruff check geocommuns tests scripts
+.venv/bin/ruff check geocommuns tests scripts bench
+echo "== mypy (strict)"
+.venv/bin/mypy geocommuns
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
