@@ -54,6 +54,37 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags or etag.removesuffix('"') + '-gzip"' in tags
 
 
+def collect(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes, Any]:
+    """Run a WSGI application to the end and keep its answer.
+
+    Parameters
+    ----------
+    app
+        The WSGI application.
+    environ
+        The request.
+
+    Returns
+    -------
+    tuple
+        Status line, headers, the whole body and the ``exc_info`` it passed (or None).
+    """
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured.update(status=status, headers=list(headers), exc_info=exc_info)
+        return lambda data: None
+
+    result = app(environ, capture)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return captured["status"], captured["headers"], body, captured.get("exc_info")
+
+
 def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
     """Wrap ``app``: ETags, 304 answers and gzip for successful GET responses.
 
@@ -71,27 +102,13 @@ def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":
             return app(environ, start_response)
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.update(status=status, headers=list(headers), exc_info=exc_info)
-            return lambda data: None
-
-        result = app(environ, capture)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status: str = captured["status"]
-        headers: list[tuple[str, str]] = captured["headers"]
+        status, headers, body, exc_info = collect(app, environ)
         if (
             not status.startswith("200")
             or _header(headers, "content-encoding")
             or _header(headers, "etag")  # someone else's validator (e.g. for If-Match): keep it
         ):
-            start_response(status, headers, captured.get("exc_info"))
+            start_response(status, headers, exc_info)
             return [body]
         etag = etag_of(body)
         headers += [("ETag", etag), ("Cache-Control", "no-cache")]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from geocommuns.errors import ServeError
 from geocommuns.fastpath import FastItems
-from geocommuns.httpcache import compressed_and_tagged
+from geocommuns.httpcache import collect, compressed_and_tagged
 from geocommuns.pygeoapi_config import (
     Backend,
     config_from_settings,
@@ -513,23 +513,10 @@ def _without_dangling_next(
     pygeoapi 0.21 adds ``next`` to every full page, so a client paging through a layer
     whose size is a multiple of ``limit`` is sent to an empty page.
     """
-    captured: dict[str, Any] = {}
-
-    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        captured.update(status=status, headers=headers)
-        return lambda data: None
-
-    result = api(environ, capture)
-    try:
-        body = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    headers: list[tuple[str, str]] = captured["headers"]
+    status, headers, body, _ = collect(api, environ)
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     if (
-        captured["status"].startswith("200")
+        status.startswith("200")
         and "json" in ctype
         and b'"next"' in body
         and _maybe_last_page(body, environ.get("QUERY_STRING", ""))
@@ -542,7 +529,7 @@ def _without_dangling_next(
             body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             headers.append(("Content-Length", str(len(body))))
-    start_response(captured["status"], headers)
+    start_response(status, headers)
     return [body]
 
 
