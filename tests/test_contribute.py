@@ -127,7 +127,8 @@ def test_apply_changes_the_layer_in_one_go_with_audit_rows(tmp_path, database_ur
     assert entries[PREFIX + "PAV-999"].action == "create" and entries[PREFIX + "PAV-999"].before is None
     renamed = entries[PREFIX + "PAV-003"]
     assert renamed.action == "replace" and renamed.actor == "cahors" and renamed.via == "contribute"
-    assert renamed.changed_fields() == ["imported_at", "nom"]
+    # imported_at (second resolution) changes too unless the publication was within the same second
+    assert renamed.changed_fields() in (["imported_at", "nom"], ["nom"])
     # the same delivery again changes nothing
     again = run(database_url, layers, grand_cahors, new_delivery(tmp_path))
     assert (again.added, again.changed, again.removed) == ([], [], [])
