@@ -171,7 +171,7 @@ def test_users_and_audit_commands(tmp_path, database_url, published):
     cli("users", "add", "x", "--role", "contributor", "--commune", "75056", code=2)
     cli("users", "add", "y", "--role", "editor", code=2)
     listed = cli("users", "list").stdout
-    assert "douelle" in listed and "commune:46088" in listed and token.split("_")[2] not in listed
+    assert "douelle" in listed and "commune:46088" in listed and token.split("_", 2)[2] not in listed
     cli("users", "revoke", "douelle")
     cli("users", "revoke", "douelle", code=2)
     path = new_delivery(tmp_path)
