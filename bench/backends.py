@@ -6,7 +6,7 @@ Six backends serve the same synthetic layer:
     ``geocommuns serve`` on the GeoPackage (the default deployment).
 ``geocommuns-postgis``
     ``geocommuns serve`` with ``GEOCOMMUNS_DATABASE_URL`` set, when
-    :mod:`geocommuns.provider_postgis` exists and ``geocommuns config`` renders it.
+    :mod:`geocommuns.serve.provider_postgis` exists and ``geocommuns config`` renders it.
 ``pygeoapi-postgresql``, ``pygeoapi-sqlitegpkg``
     Stock pygeoapi (same version as geocommuns uses) under gunicorn, with its own
     ``PostgreSQL`` and ``SQLiteGPKG`` providers; the latter on a scratch copy of the
@@ -39,12 +39,12 @@ from typing import Any
 import httpx
 import psycopg
 
-from geocommuns.pygeoapi_config import config_from_settings, write_config
+from geocommuns.serve.pygeoapi_config import config_from_settings, write_config
 from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
-SERVE_APP = "geocommuns.server:create_app()"
+SERVE_APP = "geocommuns.serve.server:create_app()"
 BACKENDS = (
     "geocommuns-gpkg",
     "geocommuns-postgis",
@@ -94,8 +94,8 @@ def free_port() -> int:
 
 
 def postgis_provider_available() -> bool:
-    """Whether the lead's ``geocommuns.provider_postgis`` module is importable."""
-    return importlib.util.find_spec("geocommuns.provider_postgis") is not None
+    """Whether the lead's ``geocommuns.serve.provider_postgis`` module is importable."""
+    return importlib.util.find_spec("geocommuns.serve.provider_postgis") is not None
 
 
 def _pg_params(database_url: str) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def _geocommuns_config(ws: Workspace, folder: Path, *, postgis: bool) -> Path:
         names = {p["name"] for r in config["resources"].values() for p in r["providers"]}
         if not any("postgis" in n.lower() for n in names):
             msg = (
-                "geocommuns.provider_postgis exists but 'geocommuns config' with "
+                "geocommuns.serve.provider_postgis exists but 'geocommuns config' with "
                 f"GEOCOMMUNS_DATABASE_URL set still renders {', '.join(sorted(names))}"
             )
             raise BackendUnavailable(msg)
@@ -194,7 +194,7 @@ def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list
     if backend in {"geocommuns-gpkg", "geocommuns-postgis"}:
         postgis = backend == "geocommuns-postgis"
         if postgis and not postgis_provider_available():
-            msg = "geocommuns.provider_postgis is not there yet (the lead is writing it)"
+            msg = "geocommuns.serve.provider_postgis is not there yet (the lead is writing it)"
             raise BackendUnavailable(msg)
         config = _geocommuns_config(ws, folder, postgis=postgis)
         argv = [

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from geocommuns.territory import Territory
+from geocommuns.definitions.territory import Territory
 
 CASES = ("limit100", "limit1000", "bbox", "item", "cql2", "deep")
 #: Distinct requests per case (cycled through during a run).

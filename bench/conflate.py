@@ -1,4 +1,4 @@
-"""Conflation benchmark: time ``geocommuns.conflate.conflate`` on 10,000 to 100,000 features.
+"""Conflation benchmark: time ``geocommuns.ingest.conflate.conflate`` on 10,000 to 100,000 features.
 
 Generates (seeded) SAMPLE features of the ``equipements`` layer in two sources over the
 Lot (about 5,200 km²): a "commune" source, and an "osm" source of which 30 % are copies of
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import shapely
 
-from geocommuns.conflate import conflate
-from geocommuns.harmonise import features_frame
-from geocommuns.layerdef import layers_from_dir
+from geocommuns.definitions.layerdef import layers_from_dir
+from geocommuns.ingest.conflate import conflate
+from geocommuns.ingest.harmonise import features_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["gymnase", "stade", "salle", "médiathèque", "piscine", "école", "mairie", "musée",

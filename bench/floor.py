@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from geocommuns.server import StartResponse, WSGIApp, dispatcher
+from geocommuns.serve.server import StartResponse, WSGIApp, dispatcher
 
 FLOOR_ENV = "BENCH_FLOOR_DIR"
 PREFIX = "/floor/"

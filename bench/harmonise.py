@@ -80,7 +80,7 @@ class Run:
 
 def _points_in_territory(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` Lambert-93 points drawn uniformly inside the territory's communes."""
-    from geocommuns.territory import territory_from_spec
+    from geocommuns.definitions.territory import territory_from_spec
 
     territory = territory_from_spec(TERRITORY)
     outline = territory.outline

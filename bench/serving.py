@@ -4,7 +4,7 @@
 
 1. writes (or reuses) the synthetic GeoPackage of :mod:`bench.synth` under ``bench/data/``;
 2. starts a throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 and loads the layers with
-   :func:`geocommuns.postgis.publish`;
+   :func:`geocommuns.publish.postgis.publish`;
 3. for each backend of :mod:`bench.backends`, in turn: starts it, checks its answer to
    every case (:mod:`bench.cases`), then loads it with wrk (:mod:`bench.load`) for each case
    and number of connections, and stops it; geocommuns' answers are captured first so the
@@ -46,9 +46,9 @@ from bench.floor import PREFIX, save_response
 from bench.load import HEADERS, LoadError, run_load, wrk_path
 from bench.report import Row, machine_description, write_json, write_markdown
 from bench.synth import TERRITORY, write_synthetic_gpkg
-from geocommuns.layerdef import layers_from_dir
-from geocommuns.postgis import publish
-from geocommuns.territory import territory_from_spec
+from geocommuns.definitions.layerdef import layers_from_dir
+from geocommuns.definitions.territory import territory_from_spec
+from geocommuns.publish.postgis import publish
 
 logger = logging.getLogger("bench.serving")
 

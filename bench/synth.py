@@ -3,12 +3,12 @@
 Every field of every layer definition gets a plausible value: enumerations draw from
 their declared values, phone numbers are E.164 numbers of the Lot (+33 5 65…), dates are
 ISO dates, arrays are JSON lists. Points are spread over the communes of the Lot
-(``departement:46``, from :mod:`geocommuns.territory`), more of them where more people
+(``departement:46``, from :mod:`geocommuns.definitions.territory`), more of them where more people
 live, each one inside the commune whose INSEE code, name and EPCI it carries.
 
-The result is a GeoPackage written by :func:`geocommuns.store.write_geopackage`, so it has
+The result is a GeoPackage written by :func:`geocommuns.ingest.store.write_geopackage`, so it has
 the exact table layout of a build (``fid``, ``geom``, rtree, unique index on ``id``), and it
-can be loaded into PostGIS with :func:`geocommuns.postgis.publish`. Every feature is labelled
+can be loaded into PostGIS with :func:`geocommuns.publish.postgis.publish`. Every feature is labelled
 as sample data (``source``, ``attribution``, and "(exemple)" in its name).
 
 Run ``python -m bench.synth --features 200000 --output bench/data/synth-200000.gpkg``.
@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geocommuns.layerdef import FieldDef, LayerDef, layers_from_dir
+from geocommuns.definitions.layerdef import FieldDef, LayerDef, layers_from_dir
+from geocommuns.definitions.territory import WGS84, Territory, territory_from_spec
+from geocommuns.ingest.store import write_geopackage
 from geocommuns.settings import Settings
-from geocommuns.store import write_geopackage
-from geocommuns.territory import WGS84, Territory, territory_from_spec
 
 logger = logging.getLogger(__name__)
 

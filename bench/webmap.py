@@ -36,12 +36,12 @@ from typing import Any
 
 from bench.backends import free_port, stop, wait_ready
 from bench.synth import synthetic_layer
-from geocommuns.layerdef import LayerDef, layers_from_dir
-from geocommuns.pygeoapi_config import config_from_settings, write_config
+from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
+from geocommuns.definitions.territory import territory_from_spec
+from geocommuns.ingest.store import write_geopackage
+from geocommuns.publish.webmap import write_webmap
+from geocommuns.serve.pygeoapi_config import config_from_settings, write_config
 from geocommuns.settings import Settings
-from geocommuns.store import write_geopackage
-from geocommuns.territory import territory_from_spec
-from geocommuns.webmap import write_webmap
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 10_000, 100_000)

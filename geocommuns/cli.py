@@ -14,13 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from geocommuns import __version__
-from geocommuns.build import build, harmonise_source
+from geocommuns.definitions.layerdef import layers_from_dir
+from geocommuns.definitions.sourcedef import GeometrySpec, SourceDef, source_from_yaml
+from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import GeocommunsError
-from geocommuns.layerdef import layers_from_dir
-from geocommuns.report import SourceReport
+from geocommuns.ingest.build import build, harmonise_source
+from geocommuns.ingest.report import SourceReport
 from geocommuns.settings import Settings
-from geocommuns.sourcedef import GeometrySpec, SourceDef, source_from_yaml
-from geocommuns.territory import territory_from_spec
 
 app = typer.Typer(
     help="geocommuns: the shared GIS of an intercommunality.",
@@ -221,7 +221,7 @@ def build_command(
 @app.command("publish")
 def publish_command() -> None:
     """Load the built layers into PostGIS (GEOCOMMUNS_DATABASE_URL), one transaction per layer."""
-    from geocommuns.postgis import publish
+    from geocommuns.publish.postgis import publish
 
     settings = Settings()
     if not settings.database_url:
@@ -256,7 +256,7 @@ def config_command(
     ] = None,
 ) -> None:
     """Write the pygeoapi configuration (and OpenAPI document) from the layer definitions."""
-    from geocommuns.server import backend_of
+    from geocommuns.serve.server import backend_of
 
     settings = Settings()
     if extent not in {"territory", "data"}:
@@ -269,8 +269,8 @@ def config_command(
 
 def _write_config(settings: Settings, extent: str, backend: str, *, openapi: bool) -> None:
     """Write a backend's configuration and, when asked, its OpenAPI document."""
-    from geocommuns.pygeoapi_config import config_from_settings, write_config, write_openapi
-    from geocommuns.server import default_paths
+    from geocommuns.serve.pygeoapi_config import config_from_settings, write_config, write_openapi
+    from geocommuns.serve.server import default_paths
 
     target, document = default_paths(settings, backend)  # type: ignore[arg-type]
     try:
@@ -299,7 +299,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve OGC API - Features (pygeoapi under gunicorn) and webmap/ at /map/."""
-    from geocommuns.server import serve
+    from geocommuns.serve.server import serve
 
     settings = Settings()
     try:
@@ -331,7 +331,7 @@ def osm_fetch_command(
     """
     import datetime as dt
 
-    from geocommuns.osm_fetch import fetch_osm
+    from geocommuns.ingest.osm_fetch import fetch_osm
 
     settings = Settings()
     try:
@@ -376,8 +376,8 @@ def export_command(
     ] = False,
 ) -> None:
     """Open-data downloads per layer: GeoJSON, GeoPackage, CSV, national-schema CSV, metadata."""
-    from geocommuns.export import export_all
-    from geocommuns.schemacheck import SchemaUnavailableError, schema_file, validate_csv
+    from geocommuns.publish.export import export_all
+    from geocommuns.publish.schemacheck import SchemaUnavailableError, schema_file, validate_csv
 
     settings = Settings()
     target = out or settings.path(settings.export_dir)
@@ -439,7 +439,7 @@ def webmap_command(
     ] = None,
 ) -> None:
     """Write the citizen map (webmap/index.html with its scripts) from the built GeoPackage."""
-    from geocommuns.webmap import webmap_from_settings
+    from geocommuns.publish.webmap import webmap_from_settings
 
     settings = Settings()
     try:
@@ -472,8 +472,8 @@ def indicators_command(
     """Territorial indicators: webmap/indicateurs.html (French dashboard) and indicators.json."""
     from datetime import UTC, date, datetime
 
-    from geocommuns.dashboard import write_dashboard
-    from geocommuns.indicators import compute_indicators
+    from geocommuns.publish.dashboard import write_dashboard
+    from geocommuns.publish.indicators import compute_indicators
 
     settings = Settings()
     try:
@@ -521,7 +521,7 @@ def users_add_command(
     """Create a user and print their API token (shown once; only its hash is stored)."""
     import psycopg
 
-    from geocommuns.auth import ROLES, add_user
+    from geocommuns.contrib.auth import ROLES, add_user
 
     settings = Settings()
     url = _database(settings)
@@ -549,7 +549,7 @@ def users_list_command() -> None:
     """List the users, their rights, and whether they are revoked."""
     import psycopg
 
-    from geocommuns.auth import list_users
+    from geocommuns.contrib.auth import list_users
 
     try:
         with psycopg.connect(_database(Settings()), autocommit=True) as conn:
@@ -570,7 +570,7 @@ def users_revoke_command(name: Annotated[str, typer.Argument(help="The user to r
     """Revoke a user's token at once (kept in the list and the audit trail)."""
     import psycopg
 
-    from geocommuns.auth import revoke_user
+    from geocommuns.contrib.auth import revoke_user
 
     try:
         with psycopg.connect(_database(Settings()), autocommit=True) as conn:
@@ -591,7 +591,7 @@ def audit_command(
     """List the latest changes to the published layers (who, when, what, which fields)."""
     import psycopg
 
-    from geocommuns.audit import recent
+    from geocommuns.contrib.audit import recent
 
     try:
         with psycopg.connect(_database(Settings()), autocommit=True) as conn:
@@ -622,7 +622,7 @@ def contribute_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
 ) -> None:
     """Compare a commune's new delivery with its published features; apply it in one transaction."""
-    from geocommuns.contribute import contribute, plan_as_json
+    from geocommuns.contrib.contribute import contribute, plan_as_json
 
     settings = Settings()
     url = _database(settings)

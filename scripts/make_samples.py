@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from geocommuns.territory import territory_from_spec
+from geocommuns.definitions.territory import territory_from_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "geodata" / "sources"

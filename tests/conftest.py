@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pyproj import Transformer
 
-from geocommuns.layerdef import LayerDef, layers_from_dir
-from geocommuns.sourcedef import SourceDef
-from geocommuns.territory import Territory, territory_from_spec
+from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
+from geocommuns.definitions.sourcedef import SourceDef
+from geocommuns.definitions.territory import Territory, territory_from_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS_DIR = ROOT / "layers"

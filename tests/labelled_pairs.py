@@ -29,7 +29,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geocommuns.conflate import MERGED, Pair
+from geocommuns.ingest.conflate import MERGED, Pair
 
 
 @dataclass

@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from geocommuns.harmonise import features_frame
-from geocommuns.layerdef import LayerDef
-from geocommuns.pygeoapi_config import render_config, resolve_extents, write_config
-from geocommuns.store import write_geopackage
+from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.ingest.harmonise import features_frame
+from geocommuns.ingest.store import write_geopackage
+from geocommuns.serve.pygeoapi_config import render_config, resolve_extents, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["sport", "culture", "administratif", "social", "numerique"]
@@ -224,7 +224,7 @@ def served_sample(
     """
     from pgserver import throwaway_postgis
 
-    from geocommuns.postgis import publish
+    from geocommuns.publish.postgis import publish
 
     gpkg = folder / "geocommuns.gpkg"
     write_sample_gpkg(gpkg, layers, all_layers=all_layers)

@@ -7,8 +7,8 @@ from datetime import date
 import notebook
 from conftest import ROOT
 
-from geocommuns.build import build
-from geocommuns.indicators import compute_indicators
+from geocommuns.ingest.build import build
+from geocommuns.publish.indicators import compute_indicators
 from geocommuns.settings import Settings
 
 NOTEBOOKS = ROOT / "notebooks"

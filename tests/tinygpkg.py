@@ -7,9 +7,9 @@ from typing import Any
 
 import shapely
 
-from geocommuns.harmonise import features_frame
-from geocommuns.layerdef import LayerDef
-from geocommuns.store import write_geopackage
+from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.ingest.harmonise import features_frame
+from geocommuns.ingest.store import write_geopackage
 
 
 def feature(layer: str, n: int, lon: float, lat: float, **values: Any) -> dict[str, Any]:

@@ -1,0 +1,308 @@
+"""geocommuns.contrib.auth: who may change what: users, roles and API tokens, stored hashed in PostGIS.
+
+Four roles:
+
+- **anonymous** (no token): reads the public fields, writes nothing;
+- **contributor**, bound to one commune (INSEE code) or one EPCI (SIREN): creates, changes
+  and deletes the features located in that territory, of every layer, and reads their
+  sensitive fields;
+- **editor**, bound to some layers: changes every feature of those layers in the whole
+  territory;
+- **admin**: everything.
+
+A token is shown once, when the user is created: ``gct_<token id>_<secret>``. Only a
+salted scrypt hash of the secret is stored, in the ``geocommuns_users`` table. A token
+verified once is remembered by the process as a SHA-256 of the secret, so requests do not
+pay the scrypt cost every time; a revoked user is refused at once (the row is read on
+every request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+
+from geocommuns.errors import GeocommunsError
+
+Role = Literal["contributor", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("contributor", "editor", "admin")
+USERS_TABLE = "geocommuns_users"
+TOKEN_PREFIX = "gct"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
+    name text PRIMARY KEY,
+    role text NOT NULL CHECK (role IN ('contributor', 'editor', 'admin')),
+    commune text,
+    epci text,
+    layers text[] NOT NULL DEFAULT '{{}}',
+    token_id text NOT NULL UNIQUE,
+    salt bytea NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+)
+"""
+
+_VERIFIED: dict[str, bytes] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+class AuthError(GeocommunsError):
+    """A user cannot be created, found or revoked as asked."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user and what they may touch.
+
+    ``commune`` / ``epci`` bind a contributor to a territory; ``layers`` bind an editor
+    (and optionally a contributor) to some layers (empty: every layer).
+    """
+
+    name: str
+    role: Role
+    commune: str | None = None
+    epci: str | None = None
+    layers: tuple[str, ...] = field(default_factory=tuple)
+
+    def may_edit_layer(self, layer: str) -> bool:
+        """Whether the user may change features of ``layer`` at all."""
+        if self.role == "admin":
+            return True
+        return not self.layers or layer in self.layers
+
+    def owns(self, code_insee: str | None, epci: str | None) -> bool:
+        """Whether a place in commune ``code_insee`` (of EPCI ``epci``) is in the user's territory.
+
+        Editors and admins own the whole territory; a place outside every commune of the
+        territory (``code_insee`` None) is nobody's.
+        """
+        if code_insee is None:
+            return False
+        if self.role != "contributor":
+            return True
+        if self.commune is not None:
+            return code_insee == self.commune
+        return self.epci is not None and epci == self.epci
+
+    def reads_sensitive(self, layer: str, code_insee: str | None, epci: str | None) -> bool:
+        """Whether the user may read the sensitive fields of a feature."""
+        return self.may_edit_layer(layer) and self.owns(code_insee, epci)
+
+    @property
+    def scope(self) -> str:
+        """The user's rights in words (for listings and audit)."""
+        where = (
+            f"commune:{self.commune}" if self.commune
+            else f"epci:{self.epci}" if self.epci
+            else "territory"
+        )
+        what = ",".join(self.layers) if self.layers else "all layers"
+        return f"{self.role} {where} {what}"
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user as listed by ``geocommuns users list`` (never the hash)."""
+
+    principal: Principal
+    token_id: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create the users table when missing."""
+    conn.execute(_SCHEMA)
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    """scrypt of a token secret (16 MiB of memory, about 50 ms: slow to brute-force)."""
+    return hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+def add_user(
+    conn: psycopg.Connection[Any],
+    name: str,
+    role: Role,
+    *,
+    commune: str | None = None,
+    epci: str | None = None,
+    layers: Sequence[str] = (),
+    known_layers: Iterable[str] = (),
+    known_communes: Iterable[str] = (),
+    known_epcis: Iterable[str] = (),
+) -> str:
+    """Create a user and return their API token (shown once: only its hash is kept).
+
+    Parameters
+    ----------
+    conn
+        A read-write connection to the PostGIS database.
+    name
+        The user name (unique; e.g. ``cahors-sig``).
+    role
+        ``contributor``, ``editor`` or ``admin``.
+    commune
+        A contributor's commune (INSEE code of the territory).
+    epci
+        A contributor's EPCI (SIREN), instead of a commune.
+    layers
+        The layers an editor may change (a contributor: limit to these; empty: all).
+    known_layers
+        The layer ids that exist (checked when given).
+    known_communes
+        The INSEE codes of the territory (checked when given).
+    known_epcis
+        The EPCI SIRENs of the territory (checked when given).
+
+    Returns
+    -------
+    str
+        The token, ``gct_<token id>_<secret>``.
+
+    Raises
+    ------
+    AuthError
+        When the rights are inconsistent or the name is taken.
+    """
+    if role not in ROLES:
+        msg = f"unknown role {role!r}; use one of: {', '.join(ROLES)}"
+        raise AuthError(msg)
+    if role == "contributor" and (commune is None) == (epci is None):
+        msg = "a contributor needs exactly one of --commune INSEE or --epci SIREN"
+        raise AuthError(msg)
+    if role != "contributor" and (commune or epci):
+        msg = f"--commune/--epci bind contributors only; an {role} works on the whole territory"
+        raise AuthError(msg)
+    if role == "editor" and not layers:
+        msg = "an editor needs --layers (comma-separated layer ids)"
+        raise AuthError(msg)
+    if role == "admin" and layers:
+        msg = "an admin changes every layer; drop --layers"
+        raise AuthError(msg)
+    _check_known("commune", [commune] if commune else [], known_communes)
+    _check_known("EPCI", [epci] if epci else [], known_epcis)
+    _check_known("layer", list(layers), known_layers)
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    ensure_schema(conn)
+    try:
+        with conn.transaction():
+            conn.execute(
+                f"INSERT INTO {USERS_TABLE} (name, role, commune, epci, layers, token_id, salt, "
+                "token_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [name, role, commune, epci, list(layers), token_id, salt, _hash(secret, salt)],
+            )
+    except psycopg.errors.UniqueViolation:
+        msg = f"user {name!r} already exists; choose another name (or revoke it and add a new one)"
+        raise AuthError(msg) from None
+    return f"{TOKEN_PREFIX}_{token_id}_{secret}"
+
+
+def _check_known(what: str, values: list[str], known: Iterable[str]) -> None:
+    allowed = set(known)
+    if not allowed:
+        return
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        msg = f"unknown {what} {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+        raise AuthError(msg)
+
+
+def list_users(conn: psycopg.Connection[Any]) -> list[UserRow]:
+    """Every user, revoked ones included, by name."""
+    ensure_schema(conn)
+    rows = conn.execute(
+        f"SELECT name, role, commune, epci, layers, token_id, created_at, revoked_at "
+        f"FROM {USERS_TABLE} ORDER BY name"
+    ).fetchall()
+    return [
+        UserRow(
+            principal=Principal(r[0], r[1], r[2], r[3], tuple(r[4])),
+            token_id=r[5],
+            created_at=r[6],
+            revoked_at=r[7],
+        )
+        for r in rows
+    ]
+
+
+def revoke_user(conn: psycopg.Connection[Any], name: str) -> None:
+    """Revoke a user's token at once (the row stays for the audit trail).
+
+    Raises
+    ------
+    AuthError
+        When no active user has that name.
+    """
+    ensure_schema(conn)
+    with conn.transaction():
+        done = conn.execute(
+            f"UPDATE {USERS_TABLE} SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL",
+            [name],
+        ).rowcount
+    if not done:
+        msg = f"no active user {name!r}; see 'geocommuns users list'"
+        raise AuthError(msg)
+
+
+def find_user(conn: psycopg.Connection[Any], name: str) -> Principal | None:
+    """The active user called ``name``, or None (unknown or revoked)."""
+    ensure_schema(conn)
+    row = conn.execute(
+        f"SELECT name, role, commune, epci, layers FROM {USERS_TABLE} "
+        "WHERE name = %s AND revoked_at IS NULL",
+        [name],
+    ).fetchone()
+    return None if row is None else Principal(row[0], row[1], row[2], row[3], tuple(row[4]))
+
+
+def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
+    """The user a token belongs to, or None (unknown, malformed, wrong secret, revoked).
+
+    Parameters
+    ----------
+    conn
+        A connection to the database holding the users table.
+    token
+        ``gct_<token id>_<secret>`` as given in ``Authorization: Bearer``.
+
+    Returns
+    -------
+    Principal or None
+        The user, when the token is valid and not revoked.
+    """
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    _, token_id, secret = parts
+    try:
+        row = conn.execute(
+            f"SELECT name, role, commune, epci, layers, salt, token_hash FROM {USERS_TABLE} "
+            "WHERE token_id = %s AND revoked_at IS NULL",
+            [token_id],
+        ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    if row is None:
+        return None
+    fast = hashlib.sha256(secret.encode("utf-8")).digest()
+    with _VERIFIED_LOCK:
+        known = _VERIFIED.get(token_id)
+    if known is None or not hmac.compare_digest(known, fast):
+        if not hmac.compare_digest(_hash(secret, bytes(row[5])), bytes(row[6])):
+            return None
+        with _VERIFIED_LOCK:
+            _VERIFIED[token_id] = fast
+    return Principal(row[0], row[1], row[2], row[3], tuple(row[4]))

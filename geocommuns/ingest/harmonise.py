@@ -1,0 +1,547 @@
+"""geocommuns.ingest.harmonise: one source's raw rows into the features of its layer.
+
+Mapping (declared, then by the layer's aliases), value maps, constants, typing of every
+field, positions in EPSG:4326, commune assignment and provenance. Every row ends up a
+feature or a reject with its row number, field and reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geocommuns.definitions.layerdef import ExcludeRule, FieldDef, LayerDef
+from geocommuns.definitions.sourcedef import SourceDef
+from geocommuns.definitions.territory import Territory
+from geocommuns.errors import SourceDefinitionError
+from geocommuns.ingest.position import WGS84, guess_geometry, positions_from
+from geocommuns.ingest.reader import RawTable
+from geocommuns.ingest.report import REDACTED, SourceReport
+from geocommuns.ingest.values import (
+    code_column,
+    fold,
+    is_missing,
+    objects,
+    parse_values,
+    text_of,
+)
+
+LICENCE_ATTRIBUTION = {
+    "etalab-2.0": "Licence Ouverte 2.0",
+    "ODbL-1.0": "© les contributeurs d'OpenStreetMap (ODbL)",
+}
+
+
+@dataclass
+class Harmonised:
+    """The features of one source and its accounting."""
+
+    features: gpd.GeoDataFrame
+    report: SourceReport
+
+
+def resolve_mapping(
+    layer: LayerDef, source: SourceDef, columns: list[str]
+) -> dict[str, list[str]]:
+    """Which file column(s) feed each field.
+
+    Declared mappings come first; with ``auto_mapping`` (the default) a field still
+    unmapped takes the first column whose folded name equals the field name or one of its
+    aliases.
+
+    Raises
+    ------
+    SourceDefinitionError
+        When the declaration maps a field the layer lacks or a column the file lacks.
+    """
+    by_fold = {fold(c): c for c in reversed(columns)}
+    mapping: dict[str, list[str]] = {}
+    for name, cols in source.mapping.items():
+        if name not in layer.field_names:
+            msg = (
+                f"source {source.id}: mapping names field {name!r}, which layer {layer.id!r} "
+                f"does not have; fields are: {', '.join(layer.field_names)}"
+            )
+            raise SourceDefinitionError(msg)
+        wanted = [cols] if isinstance(cols, str) else list(cols)
+        missing = [c for c in wanted if c not in columns and fold(c) not in by_fold]
+        if missing:
+            msg = (
+                f"source {source.id}: mapping of {name!r} names column(s) {missing} that the "
+                f"file does not have; its columns are: {', '.join(columns)}"
+            )
+            raise SourceDefinitionError(msg)
+        mapping[name] = [c if c in columns else by_fold[fold(c)] for c in wanted]
+    if source.auto_mapping:
+        used = {c for cols in mapping.values() for c in cols} | _geometry_columns(source, columns)
+        for f in layer.fields:
+            if f.name in mapping or (f.computed and f.name != "source_id"):
+                continue
+            for alias in [f.name, *f.aliases]:
+                column = by_fold.get(fold(alias))
+                if column and column not in used:
+                    mapping[f.name] = [column]
+                    used.add(column)
+                    break
+    return mapping
+
+
+def _geometry_columns(source: SourceDef, columns: list[str] | None = None) -> set[str]:
+    g = source.geometry
+    if columns is not None and not (g.x or g.latlon):
+        g = guess_geometry(columns)
+    return {c for c in (g.x, g.y, g.latlon) if c}
+
+
+def _raw_value(record: dict[str, Any], columns: list[str]) -> Any:
+    values = [record.get(c) for c in columns]
+    present = [v for v in values if not is_missing(v)]
+    if not present:
+        return None
+    if len(columns) == 1:
+        return present[0]
+    return " ".join(text_of(v) for v in present)
+
+
+def _apply_value_map(raw: Any, value_map: dict[str, str] | None) -> Any:
+    if not value_map or raw is None:
+        return raw
+    text = text_of(raw)
+    if text in value_map:
+        return value_map[text]
+    folded = {fold(k): v for k, v in value_map.items()}
+    return folded.get(fold(text), raw)
+
+
+def _stable_id(name: Any, lon: float, lat: float) -> str:
+    key = f"{fold(text_of(name))}|{lon:.5f}|{lat:.5f}"
+    return "h" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def _commune_of(territory: Territory, declared: Any) -> str:
+    """The commune a declared INSEE code stands for (a delegated commune or an arrondissement
+    stands for its commune, a code that lost its leading zero gets it back)."""
+    code = text_of(declared).zfill(5)
+    return territory.commune_code(code) or code
+
+
+def exclusion_rule(layer: LayerDef, values: dict[str, Any]) -> ExcludeRule | None:
+    """The layer's exclusion rule that ``values`` (a raw row) matches, if any."""
+    for rule in layer.exclude:
+        raw = values.get(rule.field)
+        if raw is not None and fold(text_of(raw)) in {fold(v) for v in rule.values}:
+            return rule
+    return None
+
+
+@dataclass
+class _Coded:
+    """A raw field for every row: ``raws[codes[i]]`` is row ``i``'s value (``None``: none)."""
+
+    codes: np.ndarray
+    raws: list[Any]
+
+    @classmethod
+    def constant(cls, n: int, value: Any) -> _Coded:
+        return cls(np.zeros(n, dtype=np.intp), [value])
+
+    def rows_where(self, flags: list[bool]) -> np.ndarray:
+        """Mask of the rows whose value's flag is set."""
+        return np.asarray(flags, dtype=bool)[self.codes] if flags else np.zeros(0, dtype=bool)
+
+
+def _mapped_column(frame: pd.DataFrame, columns: list[str]) -> _Coded:
+    """What ``_raw_value`` gives for each row, computed once per distinct combination."""
+    coded = [code_column(frame[c].to_numpy(dtype=object)) for c in columns]
+    codes, uniques = coded[0]
+    if len(columns) == 1:
+        return _Coded(codes, [None if is_missing(u) else u for u in uniques])
+    # Combine the columns' codes into one code per distinct tuple of cells.
+    keys = codes.astype(np.int64)
+    parts = [np.arange(len(uniques), dtype=np.int64)[:, None]]
+    for more_codes, more_uniques in coded[1:]:
+        width = len(more_uniques)
+        combined, distinct = pd.factorize(keys * width + more_codes)
+        parts = [p[distinct // width] for p in parts] + [(distinct % width)[:, None]]
+        keys = np.asarray(combined, dtype=np.int64)
+    table = np.hstack(parts)
+    raws = [
+        _raw_value({c: coded[j][1][k] for j, (c, k) in enumerate(zip(columns, combo, strict=True))}, columns)
+        for combo in table.tolist()
+    ]
+    return _Coded(np.asarray(keys, dtype=np.intp), raws)
+
+
+@dataclass
+class _Parsed:
+    """One field parsed once per distinct raw value: row ``i`` has ``values[codes[i]]``..."""
+
+    codes: np.ndarray
+    values: np.ndarray
+    errors: np.ndarray
+    warnings: np.ndarray
+
+    def error(self, i: int) -> str | None:
+        """The error of row ``i``."""
+        return self.errors[self.codes[i]]  # type: ignore[no-any-return]
+
+    def rows_with(self, per_value: np.ndarray) -> np.ndarray:
+        """Mask of the rows whose value has an error or a warning (``per_value``)."""
+        flags: np.ndarray = np.asarray(per_value != None, dtype=bool)  # noqa: E711 (elementwise)
+        rows: np.ndarray = flags[self.codes]
+        return rows
+
+    def values_at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of some rows."""
+        taken: np.ndarray = self.values[self.codes[rows]]
+        return taken
+
+
+def _parse_field(
+    f: FieldDef, coded: _Coded, mapped: list[str] | None, default_date: str | None
+) -> _Parsed:
+    missing = [is_missing(r) for r in coded.raws]
+    present = [r for r, m in zip(coded.raws, missing, strict=True) if not m]
+    parsed, parse_warnings, problems = parse_values(present, f)
+    if f.name == "date_maj" and default_date:
+        when_missing: tuple[Any, str | None] = (default_date, None)
+    elif f.required and f.name != "source_id":
+        when_missing = (
+            None,
+            f"required value missing (column {', '.join(mapped)} is empty)"
+            if mapped
+            else "required value missing (no column mapped)",
+        )
+    else:
+        when_missing = (None, None)
+    values: list[Any] = []
+    errors: list[str | None] = []
+    warnings: list[str | None] = []
+    k = 0
+    for is_absent in missing:
+        if is_absent:
+            values.append(when_missing[0])
+            errors.append(when_missing[1])
+            warnings.append(None)
+            continue
+        problem = problems[k]
+        values.append(parsed[k])
+        if problem is None:
+            errors.append(None)
+            warnings.append(parse_warnings[k])
+        elif f.required:
+            errors.append(problem)
+            warnings.append(None)
+        else:
+            errors.append(None)
+            warnings.append(f"{problem}; value left empty")
+        k += 1
+    return _Parsed(
+        codes=coded.codes,
+        values=objects(values),
+        errors=objects(errors),
+        warnings=objects(warnings),
+    )
+
+
+def harmonise_table(
+    table: RawTable,
+    layer: LayerDef,
+    source: SourceDef,
+    territory: Territory,
+    *,
+    imported_at: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Harmonised:
+    """Harmonise the rows of one source into features of ``layer``.
+
+    Every step works on whole columns: each distinct raw value of a field is mapped and
+    parsed once (files repeat values a lot), positions are parsed, reprojected and located
+    as arrays, and only the rows with a problem are looked at one by one.
+
+    Parameters
+    ----------
+    table
+        The rows as read.
+    layer
+        The target layer.
+    source
+        The source declaration (mapping, value maps, constants, provenance).
+    territory
+        Communes to assign; rows outside are rejected.
+    imported_at
+        Timestamp written to ``imported_at`` (now by default).
+    progress
+        Called with the number of rows processed, now and then.
+
+    Returns
+    -------
+    Harmonised
+        The features (a GeoDataFrame in EPSG:4326 with every layer field) and the report.
+    """
+    imported_at = imported_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    frame = table.frame
+    n = len(frame)
+    report = SourceReport(
+        source=source.id,
+        layer=layer.id,
+        path=str(source.path) if source.path else None,
+        rows_read=n,
+        info=dict(table.info),
+    )
+    columns = [str(c) for c in frame.columns]
+    mapping = resolve_mapping(layer, source, columns)
+    report.info["mapping"] = {k: v if len(v) > 1 else v[0] for k, v in mapping.items()}
+    unused = [c for c in columns if c not in {x for v in mapping.values() for x in v}]
+    unused = [c for c in unused if c not in _geometry_columns(source, columns)]
+    if unused:
+        report.notes.append(f"columns not used: {', '.join(unused)}")
+
+    fields = [f for f in layer.fields if not f.computed or f.name == "source_id"]
+    missing_required = [
+        f.name
+        for f in fields
+        if f.required
+        and f.name not in mapping
+        and f.name not in source.constants
+        and not (f.name == "date_maj" and source.date_maj)
+    ]
+    for name in missing_required:
+        report.notes.append(
+            f"no column for required field {name!r}: map one in the source YAML "
+            f"('mapping: {{{name}: <column>}}') or give a constant"
+        )
+
+    spec = source.geometry
+    if table.geometry is None and not (spec.x or spec.latlon):
+        spec = guess_geometry(columns, spec.crs)
+        if spec.x or spec.latlon:
+            report.notes.append(
+                "coordinates read from column(s) "
+                f"{spec.latlon or f'{spec.x}/{spec.y}'} (guessed from their names)"
+            )
+    positions = positions_from(frame, table.geometry, spec)
+    report.info["crs"] = positions.crs
+    if positions.crs_detected:
+        report.notes.append(
+            f"no CRS in the file or the declaration: detected {positions.crs} from the "
+            "coordinate ranges; declare it (geometry.crs) to be sure"
+        )
+    located = territory.locate(positions.points)
+    from_osm = source.kind == "osm"
+    licence = source.licence or ("ODbL-1.0" if from_osm else layer.licence.id)
+    attribution = source.attribution or (
+        LICENCE_ATTRIBUTION["ODbL-1.0"] if from_osm else source.producer
+    ) or LICENCE_ATTRIBUTION.get(licence)
+    default_date = source.date_maj.isoformat() if source.date_maj else None
+
+    # Raw values per field: mapped column(s), value map, then constants where missing.
+    raw: dict[str, _Coded] = {}
+    for name, cols in mapping.items():
+        coded = _mapped_column(frame, cols)
+        value_map = source.values.get(name)
+        coded.raws = [_apply_value_map(r, value_map) for r in coded.raws]
+        raw[name] = coded
+    for name, value in source.constants.items():
+        if name not in raw:
+            raw[name] = _Coded.constant(n, value)
+        else:
+            raw[name].raws = [value if is_missing(r) else r for r in raw[name].raws]
+    nothing = _Coded.constant(n, None)
+
+    # Rows withheld by an exclude rule: the first rule that matches names the field.
+    rule_of = np.full(n, -1)
+    for k, rule in reversed(list(enumerate(layer.exclude))):
+        coded = raw.get(rule.field, nothing)
+        folded = {fold(v) for v in rule.values}
+        hits = [r is not None and fold(text_of(r)) in folded for r in coded.raws]
+        rule_of[coded.rows_where(hits)] = k
+    excluded = rule_of >= 0
+
+    parsed = {
+        f.name: _parse_field(f, raw.get(f.name, nothing), mapping.get(f.name), default_date)
+        for f in fields
+    }
+    field_errors = np.zeros(n, dtype=bool)
+    for p in parsed.values():
+        field_errors |= p.rows_with(p.errors)
+    geometry_error = np.full(n, None, dtype=object)
+    code_insee = located["code_insee"].to_numpy(dtype=object)
+    geometry_error[pd.isna(code_insee)] = f"outside the territory ({territory.name})"
+    for i, problem in positions.problems.items():
+        geometry_error[i] = problem
+    rejected = ~excluded & (field_errors | (geometry_error != None))  # noqa: E711
+
+    rejects: list[tuple[int, str, str]] = [
+        (i, layer.exclude[rule_of[i]].field, layer.exclude[rule_of[i]].reason)
+        for i in np.flatnonzero(excluded).tolist()
+    ]
+    for i in np.flatnonzero(rejected).tolist():
+        errors = [("geometry", geometry_error[i])] if geometry_error[i] is not None else []
+        errors += [(name, e) for name, p in parsed.items() if (e := p.error(i)) is not None]
+        rejects.append((i, "; ".join(e[0] for e in errors), "; ".join(e[1] for e in errors)))
+
+    # Warnings, in the order a row-by-row pass gives them: fields, then position, then INSEE.
+    warnings: list[tuple[int, int, str, str]] = []
+    for order, (name, p) in enumerate(parsed.items()):
+        for i in np.flatnonzero(p.rows_with(p.warnings) & ~excluded).tolist():
+            warnings.append((i, order, name, p.warnings[p.codes[i]]))
+    kept = ~excluded & ~rejected
+    for i, message in positions.warnings.items():
+        if kept[i]:
+            warnings.append((i, len(parsed), "geometry", message))
+    snapped = located["snapped_m"].to_numpy()
+    commune = located["commune"].to_numpy(dtype=object)
+    for i in np.flatnonzero(kept & (snapped != 0)).tolist():
+        warnings.append(
+            (
+                i,
+                len(parsed) + 1,
+                "geometry",
+                f"{snapped[i]} m outside the commune outlines; assigned to {commune[i]}",
+            )
+        )
+    declared = raw.get("code_insee", nothing)
+    declared_commune = [
+        None if d is None else _commune_of(territory, d) for d in declared.raws
+    ]
+    mismatch = kept & (objects(declared_commune)[declared.codes] != None)  # noqa: E711
+    mismatch &= objects(declared_commune)[declared.codes] != code_insee.astype(str)
+    for i in np.flatnonzero(mismatch).tolist():
+        warnings.append(
+            (
+                i,
+                len(parsed) + 2,
+                "code_insee",
+                f"file says {text_of(declared.raws[declared.codes[i]])!r}, "
+                f"position is in {code_insee[i]}",
+            )
+        )
+
+    # Identifiers: the source's own, else a hash of name and position; the first row wins.
+    points = positions.points.to_numpy(dtype=object)
+    rows = np.flatnonzero(kept)
+    given = parsed["source_id"].values_at(rows) if "source_id" in parsed else np.full(len(rows), None)
+    names = parsed["nom"].values_at(rows) if "nom" in parsed else np.full(len(rows), None)
+    ids = objects(
+        [
+            text_of(sid or _stable_id(name, point.x, point.y))
+            for sid, name, point in zip(given.tolist(), names.tolist(), points[rows].tolist(), strict=True)
+        ]
+    )
+    repeated = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
+    if repeated.any():
+        twice = set(ids[repeated].tolist())
+        first_row_of: dict[str, int] = {}
+        for i, sid, again in zip(rows.tolist(), ids.tolist(), repeated.tolist(), strict=True):
+            if not again:
+                if sid in twice:
+                    first_row_of[sid] = i + 1
+            else:
+                rejects.append(
+                    (
+                        i,
+                        "source_id",
+                        f"duplicate identifier {sid!r} (first seen at row {first_row_of[sid]})",
+                    )
+                )
+
+    warnings.sort(key=lambda w: (w[0], w[1]))
+    for i, _, name, message in warnings:
+        report.warn(i + 1, name, message)
+    rejects.sort(key=lambda r: r[0])
+    originals = _originals(frame, [i for i, *_ in rejects if not excluded[i]])
+    for i, field_name, reason in rejects:
+        report.reject(i + 1, field_name, reason, {"values": REDACTED} if excluded[i] else originals[i])
+
+    rows, ids = rows[~repeated], ids[~repeated]
+    out: dict[str, Any] = {name: p.values_at(rows) for name, p in parsed.items()}
+    xs = shapely.get_x(points[rows]).tolist()
+    ys = shapely.get_y(points[rows]).tolist()
+    out.update(
+        id=objects([f"{source.id}--{sid}" for sid in ids.tolist()]),
+        source_id=ids,
+        code_insee=objects([str(c) for c in code_insee[rows].tolist()]),
+        commune=commune[rows],
+        epci=located["epci"].to_numpy(dtype=object)[rows],
+        longitude=[round(x, 6) for x in xs],
+        latitude=[round(y, 6) for y in ys],
+        source=source.id,
+        osm_id=ids if from_osm else None,
+        licence=licence,
+        attribution=attribution,
+        imported_at=imported_at.isoformat(),
+    )
+    if progress:
+        for _ in range(n // 5000):
+            progress(5000)
+    report.features_written = len(rows)
+    features = _features_from_columns(layer, out, points[rows])
+    return Harmonised(features=features, report=report)
+
+
+def _originals(frame: pd.DataFrame, rows: list[int]) -> dict[int, dict[str, Any]]:
+    """The original cells of some rows, by row index, as a row-by-row pass reads them."""
+    columns = [str(c) for c in frame.columns]
+    subset = frame.take(rows).itertuples(index=False)
+    return {i: dict(zip(columns, row, strict=True)) for i, row in zip(rows, subset, strict=True)}
+
+
+def features_frame(
+    layer: LayerDef, records: list[dict[str, Any]], geometries: list[Any]
+) -> gpd.GeoDataFrame:
+    """A GeoDataFrame with exactly the layer's fields, in order, typed for storage."""
+    columns = {
+        name: objects([r.get(name) for r in records]) for name in layer.field_names
+    }
+    return _features_from_columns(layer, columns, objects(geometries))
+
+
+def _features_from_columns(
+    layer: LayerDef, columns: dict[str, Any], geometries: np.ndarray
+) -> gpd.GeoDataFrame:
+    """The features from one array (or one constant) per field; missing fields are empty.
+
+    Columns are added one by one and the GeoDataFrame takes the frame without copying, so a
+    million rows never hold two copies of every column at once (a dict of columns would be
+    consolidated into one block, and the GeoDataFrame would copy that again).
+    """
+    n = len(geometries)
+    frame = pd.DataFrame(index=pd.RangeIndex(n))
+    for f in layer.fields:
+        value = columns.pop(f.name, None)
+        if isinstance(value, list):
+            value = objects(value)
+        elif not isinstance(value, np.ndarray):
+            value = np.full(n, value, dtype=object)
+        frame[f.name] = _typed(pd.Series(value.astype(object, copy=False), copy=False), f)
+    geometry = gpd.GeoSeries(geometries, crs=WGS84)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84, copy=False)
+
+
+def _typed(column: pd.Series, f: FieldDef) -> pd.Series:
+    if f.type == "integer":
+        return column.astype("Int64")
+    if f.type == "number":
+        return column.astype("Float64")
+    if f.type == "boolean":
+        return column.astype("boolean")
+    column = column if column.dtype == object else column.astype(object)
+    return column.where(column.notna(), None)
+
+
+def source_path(source: SourceDef) -> Path:
+    """The delivered file of a file source."""
+    if source.path is None:
+        msg = f"source {source.id}: has no path"
+        raise SourceDefinitionError(msg)
+    return source.path

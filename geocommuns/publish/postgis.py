@@ -1,0 +1,224 @@
+"""geocommuns.publish.postgis: publish the built layers into PostGIS for many concurrent readers.
+
+Each layer is loaded into a fresh table and swapped in by renaming, in one transaction, so
+readers see either the previous layer or the new one, never half of it. Columns are typed
+from the layer definition, with a GiST index on the geometry and a unique index on ``id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import psycopg
+import pyogrio
+from psycopg import sql
+
+from geocommuns.definitions.layerdef import FieldDef, LayerDef
+from geocommuns.errors import GeocommunsError
+
+_SQL_TYPES = {
+    "string": "text",
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamptz",
+    "array": "text[]",
+}
+
+
+#: Per-layer bookkeeping: exact row count (kept by triggers) and a version bumped on every
+#: change, so readers never count a whole table and caches know when a layer changed.
+LAYERS_TABLE = "geocommuns_layers"
+
+_BOOKKEEPING = f"""
+CREATE TABLE IF NOT EXISTS {LAYERS_TABLE} (
+    layer text PRIMARY KEY,
+    features bigint NOT NULL,
+    version bigint NOT NULL DEFAULT 1,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION geocommuns_layer_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    delta bigint := 0;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO delta FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT -count(*) INTO delta FROM old_rows;
+    END IF;
+    UPDATE {LAYERS_TABLE}
+       SET features = features + delta, version = version + 1, changed_at = now()
+     WHERE layer = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+"""
+
+
+class PublishError(GeocommunsError):
+    """The layers could not be published into PostGIS."""
+
+
+def column_type(field: FieldDef) -> str:
+    """The PostgreSQL type of a field."""
+    return _SQL_TYPES[field.type]
+
+
+def db_value(value: Any, field: FieldDef) -> Any:
+    """A stored value as psycopg binds it for ``field`` (missing values are ``None``)."""
+    if value is None or (not isinstance(value, list | str) and pd.isna(value)):
+        return None
+    if field.type == "array":
+        return json.loads(value) if isinstance(value, str) else list(value)
+    if field.type == "integer":
+        return int(value)
+    if field.type == "number":
+        return float(value)
+    if field.type == "boolean":
+        return bool(value)
+    if field.type == "date":
+        return dt.date.fromisoformat(str(value)[:10])
+    if field.type == "datetime":
+        return dt.datetime.fromisoformat(str(value))
+    return str(value)
+
+
+def _rows(gdf: gpd.GeoDataFrame, layer: LayerDef) -> Iterator[tuple[Any, ...]]:
+    wkb = gdf.geometry.to_wkb(hex=True)
+    columns = [gdf[f.name].tolist() for f in layer.fields]
+    for i in range(len(gdf)):
+        yield (*(db_value(col[i], f) for col, f in zip(columns, layer.fields, strict=True)), wkb.iat[i])
+
+
+def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: LayerDef) -> int:
+    """Replace the table of ``layer`` by ``gdf`` in one transaction; return the row count."""
+    suffix = uuid.uuid4().hex[:8]
+    new = f"{layer.id}__new"
+    old = f"{layer.id}__old"
+    cols = [
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(column_type(f)))
+        for f in layer.fields
+    ]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_BOOKKEEPING)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(new)))
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE {} (fid bigserial PRIMARY KEY, {}, geom geometry(Point, 4326))"
+            ).format(sql.Identifier(new), sql.SQL(", ").join(cols))
+        )
+        names = sql.SQL(", ").join(
+            [*(sql.Identifier(f.name) for f in layer.fields), sql.Identifier("geom")]
+        )
+        copy = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(new), names)
+        with cur.copy(copy) as writer:
+            for row in _rows(gdf, layer):
+                writer.write_row(row)
+        cur.execute(
+            sql.SQL("CREATE UNIQUE INDEX {} ON {} (id)").format(
+                sql.Identifier(f"{layer.id}_id_{suffix}"), sql.Identifier(new)
+            )
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
+                sql.Identifier(f"{layer.id}_geom_{suffix}"), sql.Identifier(new)
+            )
+        )
+        for event, table in (("INSERT", "new_rows"), ("DELETE", "old_rows")):
+            cur.execute(
+                sql.SQL(
+                    "CREATE TRIGGER {} AFTER {} ON {} REFERENCING {} TABLE AS {} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION geocommuns_layer_changed()"
+                ).format(
+                    sql.Identifier(f"{layer.id}_{event.lower()}_{suffix}"),
+                    sql.SQL(event),
+                    sql.Identifier(new),
+                    sql.SQL("NEW" if event == "INSERT" else "OLD"),
+                    sql.Identifier(table),
+                )
+            )
+        cur.execute(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER UPDATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION geocommuns_layer_changed()"
+            ).format(sql.Identifier(f"{layer.id}_update_{suffix}"), sql.Identifier(new))
+        )
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (layer, features) VALUES (%s, %s) ON CONFLICT (layer) DO UPDATE "
+                "SET features = EXCLUDED.features, version = {}.version + 1, changed_at = now()"
+            ).format(sql.Identifier(LAYERS_TABLE), sql.Identifier(LAYERS_TABLE)),
+            [layer.id, len(gdf)],
+        )
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(old)))
+        cur.execute(
+            sql.SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(
+                sql.Identifier(layer.id), sql.Identifier(old)
+            )
+        )
+        cur.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(new), sql.Identifier(layer.id)
+            )
+        )
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(old)))
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(layer.id)))
+    return len(gdf)
+
+
+def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[str, int]:
+    """Load every built layer of ``gpkg`` into the PostGIS database at ``database_url``.
+
+    Parameters
+    ----------
+    database_url
+        A libpq URL (``postgresql://user@host:5432/db``); the PostGIS extension is
+        created when missing.
+    gpkg
+        The GeoPackage written by ``geocommuns build``.
+    layers
+        The layer definitions (column types).
+
+    Returns
+    -------
+    dict
+        Rows loaded per layer.
+
+    Raises
+    ------
+    PublishError
+        When the database cannot be reached or the GeoPackage is missing.
+    """
+    if not gpkg.exists():
+        msg = f"{gpkg}: no GeoPackage yet; run 'geocommuns build' first"
+        raise PublishError(msg)
+    try:
+        conn = psycopg.connect(database_url, autocommit=True)
+    except psycopg.OperationalError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = f"cannot connect to {redact(database_url)} ({first}); check GEOCOMMUNS_DATABASE_URL"
+        raise PublishError(msg) from None
+    counts = {}
+    with conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        for layer_id, layer in layers.items():
+            gdf = pyogrio.read_dataframe(gpkg, layer=layer_id)
+            counts[layer_id] = publish_layer(conn, gdf, layer)
+    return counts
+
+
+def redact(url: str) -> str:
+    """The connection parameters of ``url`` without its password, for messages."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in info.items())

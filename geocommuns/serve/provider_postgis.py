@@ -1,0 +1,243 @@
+"""geocommuns.serve.provider_postgis: a pygeoapi feature provider for the published PostGIS tables.
+
+pygeoapi's stock PostgreSQL provider opens its connections through SQLAlchemy for every
+provider instance (that is, every request) and counts every row of the table on every
+page. This one:
+
+- keeps one small connection pool per process and database (psycopg_pool), read-only
+  sessions with a statement timeout;
+- answers bbox queries with ``&&`` on the GiST index and items by id through the unique
+  index on ``id`` (both created by ``geocommuns publish``);
+- reads ``numberMatched`` of an unfiltered query from ``geocommuns_layers``, the
+  per-layer row count that ``publish`` writes and triggers keep exact on every insert
+  and delete, instead of counting the table;
+- has PostgreSQL assemble each page as one JSON document;
+- never serves, lists, filters or sorts on a field the layer marks ``sensitive``.
+
+Configure it in ``pygeoapi-config.yml`` (``geocommuns config`` does, when
+``GEOCOMMUNS_DATABASE_URL`` is set)::
+
+    providers:
+      - type: feature
+        name: geocommuns.serve.provider_postgis.PostGISProvider
+        data: ${GEOCOMMUNS_DATABASE_URL}    # a libpq URL, read from the environment
+        table: equipements
+        id_field: id
+        title_field: nom
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+from pygeoapi.provider.base import (
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderQueryError,
+)
+
+from geocommuns.publish.postgis import LAYERS_TABLE, redact
+from geocommuns.serve.provider import LayerProvider
+
+logger = logging.getLogger(__name__)
+
+#: Connections per pool: gunicorn's sync workers serve one request at a time.
+POOL_MAX = 4
+#: Longest a query may run before PostgreSQL cancels it.
+STATEMENT_TIMEOUT_MS = 15_000
+
+_POOLS: dict[str, ConnectionPool[Any]] = {}
+_COLUMNS: dict[tuple[str, str], set[str]] = {}
+_LOCK = threading.Lock()
+
+
+def pool_for(url: str) -> ConnectionPool[Any]:
+    """The process's connection pool to ``url`` (opened on first use).
+
+    Parameters
+    ----------
+    url
+        A libpq URL.
+
+    Returns
+    -------
+    psycopg_pool.ConnectionPool
+        Read-only, autocommit connections.
+    """
+    with _LOCK:
+        pool = _POOLS.get(url)
+        if pool is None:
+            options = (
+                f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+            )
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=POOL_MAX,
+                kwargs={"autocommit": True, "options": options, "application_name": "geocommuns"},
+                timeout=10,
+                open=True,
+                name="geocommuns",
+            )
+            _POOLS[url] = pool
+        return pool
+
+
+class PostGISProvider(LayerProvider):
+    """pygeoapi feature provider reading one published layer table in PostGIS.
+
+    Provider definition keys, besides pygeoapi's ``name``, ``type``, ``data`` (a libpq
+    URL; write ``${GEOCOMMUNS_DATABASE_URL}`` to keep the password out of the file),
+    ``id_field`` and ``title_field``: ``table`` (the layer id, required) and
+    ``layers_dir`` (default the project's ``layers/``).
+    """
+
+    dialect = "postgis"
+
+    def open(self, provider_def: dict[str, Any]) -> None:
+        """Get the process's pool for the configured database."""
+        url = self.data
+        if not isinstance(url, str) or not url.strip() or url.startswith("${"):
+            msg = (
+                f"provider for {self.table!r}: 'data' must be a PostgreSQL URL; "
+                "set GEOCOMMUNS_DATABASE_URL (e.g. postgresql://user@host:5432/db)"
+            )
+            raise ProviderConnectionError(msg)
+        self.url = url
+        try:
+            self.pool = pool_for(url)
+        except (psycopg.Error, PoolTimeout) as e:
+            msg = f"cannot connect to {redact(url)} ({e}); check GEOCOMMUNS_DATABASE_URL"
+            raise ProviderConnectionError(msg) from e
+
+    def _run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            with self.pool.connection() as con:
+                rows: list[tuple[Any, ...]] = con.execute(sql, params, prepare=True).fetchall()
+                return rows
+        except PoolTimeout as e:
+            msg = f"{redact(self.url)}: no database connection available ({e})"
+            logger.error(msg)
+            raise ProviderConnectionError(msg) from e
+        except psycopg.DataError as e:
+            first = str(e).strip().splitlines()[0]
+            raise ProviderInvalidQueryError(first, user_msg=first) from e
+        except psycopg.Error as e:
+            msg = f"table {self.table}: query failed ({str(e).strip().splitlines()[0]})"
+            logger.error(msg)
+            raise ProviderQueryError(msg) from e
+
+    def table_columns(self) -> set[str]:
+        """The columns of the layer's table (cached per process)."""
+        key = (self.url, self.table)
+        with _LOCK:
+            cached = _COLUMNS.get(key)
+        if cached is None:
+            rows = self._run(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s",
+                [self.table],
+            )
+            cached = {r[0] for r in rows}
+            if cached:
+                with _LOCK:
+                    _COLUMNS[key] = cached
+        return cached
+
+    # -- SQL ---------------------------------------------------------------------------
+
+    def _feature_json(self, columns: list[str], *, skip_geometry: bool) -> str:
+        """SQL building one feature as JSON (table alias ``t``)."""
+        cols = ", ".join(f't."{c}"' for c in columns)
+        props = f"(SELECT row_to_json(p) FROM (SELECT {cols}) p)" if cols else "'{}'::json"
+        geometry = "NULL" if skip_geometry else "ST_AsGeoJSON(t.geom, 9)::json"
+        return (
+            f"json_build_object('type', 'Feature', 'id', t.\"{self.id_field}\", "
+            f"'geometry', {geometry}, 'properties', {props})"
+        )
+
+    def _where(
+        self,
+        bbox: Sequence[float] | None,
+        properties: Sequence[tuple[str, str]] | None,
+        filterq: Any,
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if bbox:
+            if len(bbox) != 4:
+                msg = "bbox must be minx,miny,maxx,maxy (3D bboxes are not supported)"
+                raise ProviderInvalidQueryError(msg, user_msg=msg)
+            clauses.append("t.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
+            params += [float(v) for v in bbox]
+        more, values = self.conditions(properties, filterq)
+        clauses += more
+        params += values
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+    def _count(self, where: str, params: list[Any]) -> int:
+        if not where:
+            rows = self._run(f"SELECT features FROM {LAYERS_TABLE} WHERE layer = %s", [self.table])
+            if rows:
+                return int(rows[0][0])
+        rows = self._run(f'SELECT count(*) FROM "{self.table}" t {where}', params)
+        return int(rows[0][0])
+
+    # -- pygeoapi interface ------------------------------------------------------------
+
+    def page(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        properties: Sequence[tuple[str, str]] | None = None,
+        sortby: Sequence[dict[str, str]] | None = None,
+        select_properties: Sequence[str] | None = None,
+        skip_geometry: bool = False,
+        filterq: Any = None,
+    ) -> tuple[int, int, str]:
+        """One page of features as GeoJSON text assembled by PostgreSQL.
+
+        Parameters are those of :meth:`query`.
+
+        Returns
+        -------
+        tuple
+            ``numberMatched``, ``numberReturned`` and the JSON array of the features.
+        """
+        columns = self.columns(select_properties)
+        where, params = self._where(bbox, properties, filterq)
+        matched = self._count(where, params)
+        if resulttype == "hits" or int(limit) <= 0:
+            return matched, 0, "[]"
+        order = self.order(sortby, "t.fid")
+        # the page's keys first (a deep offset skips rows without building their JSON),
+        # then the page assembled by PostgreSQL as one JSON array
+        sql = (
+            f"SELECT count(*), coalesce(json_agg({self._feature_json(columns, skip_geometry=skip_geometry)} "
+            f"{order}), '[]')::text "
+            f'FROM "{self.table}" t WHERE t.fid IN ('
+            f'SELECT t.fid FROM "{self.table}" t {where} {order} LIMIT %s OFFSET %s)'
+        )
+        rows = self._run(sql, [*params, int(limit), int(offset)])
+        return matched, int(rows[0][0]), str(rows[0][1])
+
+    def feature_text(self, identifier: str) -> str | None:
+        """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""
+        columns = list(self._public)
+        sql = (
+            f"SELECT {self._feature_json(columns, skip_geometry=False)}::text "
+            f'FROM "{self.table}" t WHERE t."{self.id_field}" = %s'
+        )
+        rows = self._run(sql, [str(identifier)])
+        return str(rows[0][0]) if rows else None
+
+    def __repr__(self) -> str:
+        return f"<PostGISProvider> {redact(getattr(self, 'url', '') or '')}:{self.table}"

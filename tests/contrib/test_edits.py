@@ -1,0 +1,351 @@
+"""Authenticated edits (OGC API – Features Part 4) on the real server and a real PostGIS.
+
+The authorisation matrix is generated: every role x layer x method x place (inside the
+user's commune, outside it, moving out of it) x payload (valid, invalid) is one test with
+an expected status, and after each attempt the whole layer table and the audit table are
+compared with what they were: an allowed change changes exactly one feature and writes
+exactly one matching audit row; a refused one changes nothing, ever.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from ogcserver import served_sample, skip_without_postgis
+
+from geocommuns.contrib.audit import ensure_schema as ensure_audit
+from geocommuns.contrib.auth import add_user, authenticate, list_users, revoke_user
+from geocommuns.definitions.layerdef import LayerDef
+
+#: Commune A (the contributor's) and commune B (a neighbour), both in the Grand Cahors.
+CAHORS, PRADINES = "46042", "46224"
+#: Points well inside each commune, and one far outside the territory (Paris).
+IN_A = (1.4476, 44.4559)
+IN_B = (1.4011, 44.4648)
+FAR = (2.35, 48.85)
+LAYERS = ("equipements", "conteneurs", "wifi", "tiers_lieux", "telesante")
+ROLES = ("anonymous", "revoked", "contributor_cahors", "contributor_epci", "editor_equipements", "admin")
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+PLACES = ("inside", "outside", "moving_out")
+#: One client for the whole module, without Nagle's delay on request bodies (40 ms each).
+HTTP = httpx.Client(
+    timeout=30,
+    transport=httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
+)
+PART4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"
+
+
+@dataclass
+class Env:
+    url: str
+    database_url: str
+    db: psycopg.Connection[Any]
+    tokens: dict[str, str | None]
+    layers: dict[str, LayerDef]
+    serial: itertools.count  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, layers) -> Env:
+    skip_without_postgis("postgis")
+    folder = tmp_path_factory.mktemp("edits")
+    with served_sample(folder, layers, "postgis") as srv:
+        assert srv.database_url
+        with psycopg.connect(srv.database_url, autocommit=True) as conn:
+            tokens: dict[str, str | None] = {
+                "anonymous": None,
+                "revoked": add_user(conn, "ancien", "admin"),
+                "contributor_cahors": add_user(conn, "cahors", "contributor", commune=CAHORS),
+                "contributor_epci": add_user(conn, "agglo", "contributor", epci="200023737"),
+                "editor_equipements": add_user(conn, "equip", "editor", layers=["equipements"]),
+                "admin": add_user(conn, "admin", "admin"),
+                "contributor_pradines": add_user(conn, "pradines", "contributor", commune=PRADINES),
+            }
+            revoke_user(conn, "ancien")
+            ensure_audit(conn)
+            yield Env(srv.url, srv.database_url, conn, tokens, layers, itertools.count())
+
+
+def headers(env: Env, role: str, etag: str | None = None) -> dict[str, str]:
+    out = {"Content-Type": "application/geo+json"}
+    token = env.tokens[role]
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    if etag:
+        out["If-Match"] = etag
+    return out
+
+
+def feature(layer: LayerDef, point: tuple[float, float], *, valid: bool = True, **props: Any) -> dict[str, Any]:
+    """A feature of ``layer`` with its required fields (categorie spoiled when not ``valid``)."""
+    properties: dict[str, Any] = {"nom": "Lieu de test (exemple)", "date_maj": "2026-11-20"}
+    for f in layer.fields:
+        if f.required and not f.computed and f.name not in properties:
+            enum = f.constraints.enum or ["x"]
+            excluded = {v for r in layer.exclude for v in r.values}
+            first = next(v for v in enum if v not in excluded)
+            properties[f.name] = [first] if f.type == "array" else first
+    if not valid:
+        properties["categorie"] = "pas-une-categorie"
+    properties.update(props)
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(point)}, "properties": properties}
+
+
+def create(env: Env, layer: str, point: tuple[float, float], role: str = "admin") -> tuple[str, str]:
+    """Create a feature through the API; its id and ETag."""
+    source_id = f"t{next(env.serial)}"
+    body = feature(env.layers[layer], point, source_id=source_id)
+    r = HTTP.post(f"{env.url}/collections/{layer}/items", json=body, headers=headers(env, role), timeout=30)
+    assert r.status_code == 201, r.text
+    return r.headers["Location"].rsplit("/", 1)[1], r.headers["ETag"]
+
+
+def snapshot(env: Env, layer: str) -> tuple[dict[str, str], int]:
+    """Every row of the layer (id -> MD5 of the whole row) and the last audit sequence number."""
+    conn = env.db
+    rows = dict(conn.execute(f'SELECT id, md5((to_jsonb(t) - \'fid\')::text) FROM "{layer}" t').fetchall())
+    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_audit").fetchone()[0]
+    return rows, seq
+
+
+def audit_since(env: Env, seq: int) -> list[tuple[Any, ...]]:
+    return env.db.execute(
+            "SELECT actor, layer, feature_id, action, before, after FROM geocommuns_audit "
+            "WHERE seq > %s ORDER BY seq", [seq],
+        ).fetchall()
+
+
+def row_doc(env: Env, layer: str, feature_id: str) -> dict[str, Any] | None:
+    row = env.db.execute(
+            f"SELECT (to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', "
+            f"ST_AsGeoJSON(t.geom, 9)::jsonb) FROM \"{layer}\" t WHERE id = %s", [feature_id],
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def expected_status(role: str, layer: str, method: str, place: str, valid: bool) -> int:
+    """The rule the service must follow, written independently of its code."""
+    if role in {"anonymous", "revoked"}:
+        return 401
+    if role == "editor_equipements" and layer != "equipements":
+        return 403
+    only_a = role == "contributor_cahors"
+    if method == "POST":
+        # a create has nothing to move: 'moving_out' places it outside the whole territory
+        if not valid or place == "moving_out":
+            return 400
+        return 403 if only_a and place == "outside" else 201
+    if only_a and place == "outside":
+        return 403  # the stored feature is commune B's
+    if method == "DELETE":
+        return 204
+    if not valid:
+        return 400
+    return 403 if only_a and place == "moving_out" else 204
+
+
+CELLS = list(itertools.product(ROLES, LAYERS, METHODS, PLACES, (True, False)))
+
+
+@pytest.mark.parametrize(
+    ("role", "layer", "method", "place", "valid"),
+    CELLS,
+    ids=[f"{r}-{ly}-{m}-{p}-{'valid' if v else 'invalid'}" for r, ly, m, p, v in CELLS],
+)
+def test_authorisation_matrix(env: Env, role: str, layer: str, method: str, place: str, valid: bool) -> None:
+    layer_def = env.layers[layer]
+    target = etag = None
+    if method != "POST":
+        target, etag = create(env, layer, IN_B if place == "outside" else IN_A)
+    new_point = {"inside": IN_A, "outside": IN_B, "moving_out": IN_B}[place]
+    if method == "POST":
+        new_point = FAR if place == "moving_out" else new_point
+    before_rows, seq = snapshot(env, layer)
+    before_doc = row_doc(env, layer, target) if target else None
+    url = f"{env.url}/collections/{layer}/items" + (f"/{target}" if target else "")
+    hdrs = headers(env, role, etag)
+    if method == "DELETE":
+        r = HTTP.delete(url, headers=hdrs, timeout=30)
+    elif method == "PATCH":
+        patch: dict[str, Any] = {"properties": {"nom": "Nom corrigé (exemple)"}, "geometry": feature(layer_def, new_point)["geometry"]}
+        if not valid:
+            patch["properties"]["categorie"] = "pas-une-categorie"
+        r = HTTP.patch(url, json=patch, headers=hdrs, timeout=30)
+    else:
+        body = feature(layer_def, new_point, valid=valid, source_id=f"m{next(env.serial)}")
+        r = HTTP.request(method, url, json=body, headers=hdrs, timeout=30)
+    expected = expected_status(role, layer, method, place, valid)
+    assert r.status_code == expected, (r.status_code, r.text)
+    after_rows, _ = snapshot(env, layer)
+    changes = audit_since(env, seq)
+    if expected >= 400:
+        assert after_rows == before_rows, "a refused request changed the layer"
+        assert changes == []
+        if expected == 400:
+            assert r.json()["field"] in {"categorie", "geometry"}
+        return
+    # exactly one feature changed, and one audit row says exactly how
+    changed = {k for k in before_rows.keys() | after_rows.keys() if before_rows.get(k) != after_rows.get(k)}
+    feature_id = target or r.headers["Location"].rsplit("/", 1)[1]
+    assert changed == {feature_id}
+    action = {"POST": "create", "PUT": "replace", "PATCH": "update", "DELETE": "delete"}[method]
+    assert len(changes) == 1
+    actor, a_layer, a_id, a_action, a_before, a_after = changes[0]
+    assert (a_layer, a_id, a_action) == (layer, feature_id, action)
+    assert actor == {"contributor_cahors": "cahors", "contributor_epci": "agglo", "editor_equipements": "equip", "admin": "admin"}[role]
+    assert a_before == before_doc
+    assert a_after == row_doc(env, layer, feature_id)
+    if a_after is not None:
+        assert a_after["code_insee"] == (CAHORS if new_point == IN_A else PRADINES)
+        assert a_after["geometry"]["coordinates"] == pytest.approx(list(new_point))
+
+
+def test_conformance_advertises_part4_on_postgis(env: Env) -> None:
+    classes = HTTP.get(f"{env.url}/conformance", params={"f": "json"}, timeout=30).json()["conformsTo"]
+    assert PART4 in classes
+
+
+def test_if_match_is_required_and_a_stale_etag_is_refused(env: Env) -> None:
+    fid, etag = create(env, "equipements", IN_A)
+    url = f"{env.url}/collections/equipements/items/{fid}"
+    layer = env.layers["equipements"]
+    r = HTTP.put(url, json=feature(layer, IN_A), headers=headers(env, "contributor_cahors"), timeout=30)
+    assert r.status_code == 428
+    # technician 1 and 2 both read version 1; 1 saves first, 2's save is refused
+    one = HTTP.put(url, json=feature(layer, IN_A, nom="Version de l'une"),
+                    headers=headers(env, "contributor_cahors", etag), timeout=30)
+    assert one.status_code == 204 and one.headers["ETag"] != etag
+    rows, seq = snapshot(env, "equipements")
+    two = HTTP.put(url, json=feature(layer, IN_A, nom="Version de l'autre"),
+                    headers=headers(env, "contributor_epci", etag), timeout=30)
+    assert two.status_code == 412
+    assert snapshot(env, "equipements") == (rows, seq)
+    assert row_doc(env, "equipements", fid)["nom"] == "Version de l'une"
+    got = HTTP.get(url, headers=headers(env, "contributor_epci"), timeout=30)
+    assert got.headers["ETag"] == one.headers["ETag"]
+    three = HTTP.patch(url, json={"properties": {"nom": "Fusion"}},
+                        headers=headers(env, "contributor_epci", got.headers["ETag"]), timeout=30)
+    assert three.status_code == 204
+
+
+def test_concurrent_writes_with_the_same_etag_one_wins(env: Env) -> None:
+    fid, etag = create(env, "wifi", IN_A)
+    url = f"{env.url}/collections/wifi/items/{fid}"
+    statuses: list[int] = []
+
+    def write(i: int) -> None:
+        r = HTTP.patch(url, json={"properties": {"nom": f"Borne {i}"}},
+                        headers=headers(env, "admin", etag), timeout=30)
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [204] + [412] * 5
+    with psycopg.connect(env.database_url) as conn:
+        n = conn.execute("SELECT count(*) FROM geocommuns_audit WHERE feature_id = %s AND action = 'update'", [fid]).fetchone()[0]
+    assert n == 1
+
+
+def test_sensitive_fields_only_for_their_territory(env: Env) -> None:
+    layer = env.layers["wifi"]
+    body = feature(layer, IN_A, adresse_mac="AA:BB:CC:DD:EE:01", source_id="mac-a")
+    r = HTTP.post(f"{env.url}/collections/wifi/items", json=body, headers=headers(env, "contributor_cahors"), timeout=30)
+    assert r.status_code == 201, r.text
+    url = r.headers["Location"]
+    anonymous = HTTP.get(url, params={"f": "json"}, timeout=30)
+    assert anonymous.status_code == 200 and "AA:BB:CC:DD:EE:01" not in anonymous.text
+    own = HTTP.get(url, headers=headers(env, "contributor_cahors"), timeout=30).json()
+    assert own["properties"]["adresse_mac"] == "AA:BB:CC:DD:EE:01"
+    other = HTTP.get(url, headers=headers(env, "editor_equipements"), timeout=30)
+    assert other.status_code == 200 and "adresse_mac" not in other.json()["properties"]
+    revoked = HTTP.get(url, headers=headers(env, "revoked"), timeout=30)
+    assert revoked.status_code == 401
+
+
+def test_payload_errors_name_the_field(env: Env) -> None:
+    layer = env.layers["equipements"]
+    url = f"{env.url}/collections/equipements/items"
+    cases = {
+        "nom": feature(layer, IN_A, nom=""),
+        "telephone": feature(layer, IN_A, telephone="12"),
+        "erp_categorie": feature(layer, IN_A, erp_categorie="beaucoup"),
+        "couleur": feature(layer, IN_A, couleur="rouge"),
+        "geometry": {**feature(layer, IN_A), "geometry": {"type": "Point", "coordinates": ["x", 1]}},
+    }
+    for name, body in cases.items():
+        r = HTTP.post(url, json=body, headers=headers(env, "admin"), timeout=30)
+        assert r.status_code == 400, (name, r.text)
+        assert r.json()["field"] == name, r.text
+    telecare = feature(env.layers["telesante"], IN_A, categorie="domicile")
+    r = HTTP.post(f"{env.url}/collections/telesante/items", json=telecare, headers=headers(env, "admin"), timeout=30)
+    assert r.status_code == 400 and r.json()["field"] == "categorie"
+
+
+def test_numbermatched_follows_the_writes(env: Env) -> None:
+    def matched() -> int:
+        return HTTP.get(f"{env.url}/collections/conteneurs/items", params={"f": "json", "limit": 1}, timeout=30).json()["numberMatched"]
+
+    with psycopg.connect(env.database_url) as conn:
+        exact = conn.execute("SELECT count(*) FROM conteneurs").fetchone()[0]
+    assert matched() == exact
+    fid, etag = create(env, "conteneurs", IN_B)
+    assert matched() == exact + 1
+    r = HTTP.delete(f"{env.url}/collections/conteneurs/items/{fid}", headers=headers(env, "admin", etag), timeout=30)
+    assert r.status_code == 204
+    assert matched() == exact
+
+
+def test_tokens_are_stored_hashed(env: Env) -> None:
+    with psycopg.connect(env.database_url) as conn:
+        token = env.tokens["admin"]
+        assert token
+        secret = token.split("_", 2)[2]
+        dump = conn.execute("SELECT to_jsonb(u)::text FROM geocommuns_users u").fetchall()
+        assert not any(secret in row[0] for row in dump)
+        assert authenticate(conn, token).name == "admin"
+        assert authenticate(conn, token[:-2] + "xx") is None
+        assert {u.principal.name for u in list_users(conn)} >= {"admin", "cahors", "ancien"}
+
+
+def test_anonymous_cannot_write_anywhere(env: Env) -> None:
+    for layer in LAYERS:
+        r = HTTP.post(f"{env.url}/collections/{layer}/items", json=feature(env.layers[layer], IN_A), timeout=30)
+        assert r.status_code == 401
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_two_communes_edit_their_own_features_and_never_each_other(env: Env) -> None:
+    """Cahors and Pradines each create, correct and delete their own features; every
+    attempt on the other's is refused and leaves the layer as it was."""
+    own = {"contributor_cahors": IN_A, "contributor_pradines": IN_B}
+    layer = env.layers["tiers_lieux"]
+    for role, point in own.items():
+        other_role = next(r for r in own if r != role)
+        r = HTTP.post(f"{env.url}/collections/tiers_lieux/items", json=feature(layer, point),
+                      headers=headers(env, role))
+        assert r.status_code == 201, r.text
+        url, etag = r.headers["Location"], r.headers["ETag"]
+        before = snapshot(env, "tiers_lieux")
+        for attempt in (
+            HTTP.patch(url, json={"properties": {"nom": "Pris"}}, headers=headers(env, other_role, etag)),
+            HTTP.put(url, json=feature(layer, own[other_role]), headers=headers(env, other_role, etag)),
+            HTTP.delete(url, headers=headers(env, other_role, etag)),
+            HTTP.post(f"{env.url}/collections/tiers_lieux/items", json=feature(layer, point),
+                      headers=headers(env, other_role)),
+        ):
+            assert attempt.status_code == 403, attempt.text
+        assert snapshot(env, "tiers_lieux") == before
+        fixed = HTTP.patch(url, json={"properties": {"nom": "Corrigé (exemple)"}}, headers=headers(env, role, etag))
+        assert fixed.status_code == 204, fixed.text
+        gone = HTTP.delete(url, headers=headers(env, role, fixed.headers["ETag"]))
+        assert gone.status_code == 204, gone.text

@@ -1,0 +1,558 @@
+"""Tests of geocommuns.publish.webmap: the page written, then the real page in headless Chromium.
+
+The browser tests run the real ``geocommuns serve`` (gunicorn) on a GeoPackage written by
+the real pipeline, serving the static map at ``/map/`` and a live map at ``/map/live/index.html``.
+Chromium is Debian's (``/usr/bin/chromium``) driven by Playwright; every request that does
+not go to the local server is aborted and recorded (the OpenStreetMap tiles must be the
+only ones). Screenshots go to ``test-artifacts/webmap/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import shapely
+from conftest import CAHORS_LONLAT
+from ogcserver import PLANTED, running_server, sample_records, write_test_config
+
+from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.definitions.territory import Territory
+from geocommuns.errors import WebmapError
+from geocommuns.ingest.harmonise import features_frame
+from geocommuns.ingest.store import write_geopackage
+from geocommuns.publish.webmap import choose_mode, icon_svg, layer_rows, overview_grid, write_webmap
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "webmap"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+KNOWN = {  # a sample feature with every field a popup shows
+    "nom": "Médiathèque exemple du Grand Cahors",
+    "adresse": "185 avenue Jean Jaurès",
+    "code_postal": "46000",
+    "horaires": "Mo-Fr 08:30-12:00,13:30-17:00; Sa 09:00-12:00",
+    "telephone": "+33565208888",
+    "courriel": "mediatheque@exemple.fr",
+    "site_web": "https://exemple.fr/mediatheque",
+    "acces_pmr": "oui",
+    "date_maj": "2026-09-15",
+    "attribution": "Grand Cahors (exemple)",
+}
+OSM_NAME = "Wifi de la gare (exemple OpenStreetMap)"
+LABELS = ["Points de tri", "Équipements publics", "Télésanté", "Tiers-lieux", "Wifi public"]
+
+
+# -- sample data ---------------------------------------------------------------------------
+
+def webmap_records(layers: dict[str, LayerDef], territory: Territory):
+    """The OGC server's sample (planted sensitive values included), located in real communes,
+    plus one fully described place and one OpenStreetMap-derived hotspot."""
+    import geopandas as gpd
+
+    out = sample_records(layers)
+    lon, lat = CAHORS_LONLAT
+    out["equipements"][0].append({
+        **out["equipements"][0][0], **KNOWN, "id": "sample--known", "source_id": "known",
+        "categorie": "culture", "type": "Médiathèque", "longitude": lon, "latitude": lat,
+    })
+    out["equipements"][1].append(shapely.Point(lon, lat))
+    out["wifi"][0].append({
+        **out["wifi"][0][0], "id": "osm--node-42", "nom": OSM_NAME, "source": "osm",
+        "licence": "ODbL-1.0", "attribution": "© les contributeurs d'OpenStreetMap (ODbL)",
+        "osm_id": "node/42", "longitude": 1.4335, "latitude": 44.4492,
+    })
+    out["wifi"][1].append(shapely.Point(1.4335, 44.4492))
+    inside = {}
+    for layer_id, (records, points) in out.items():
+        located = territory.locate(gpd.GeoSeries(points, crs="EPSG:4326"))
+        kept: tuple[list, list] = ([], [])
+        for rec, point, (_, row) in zip(records, points, located.iterrows(), strict=True):
+            if not isinstance(row["code_insee"], str):  # a build rejects what lies outside the territory
+                continue
+            kept[0].append({**rec, "code_insee": row["code_insee"], "commune": row["commune"]})
+            kept[1].append(point)
+        inside[layer_id] = kept
+    return inside
+
+
+@pytest.fixture(scope="module")
+def gpkg(tmp_path_factory, layers, grand_cahors):
+    path = tmp_path_factory.mktemp("webmap-data") / "geocommuns.gpkg"
+    frames = {
+        k: features_frame(layers[k], records, points)
+        for k, (records, points) in webmap_records(layers, grand_cahors).items()
+    }
+    write_geopackage(frames, layers, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def static_map(tmp_path_factory, gpkg, layers, grand_cahors):
+    target = tmp_path_factory.mktemp("webmap") / "webmap"
+    result = write_webmap(gpkg, layers, grand_cahors, target, mode="auto")
+    live = write_webmap(gpkg, layers, grand_cahors, target / "live", mode="live", api="../..")
+    return result, live
+
+
+# -- the page written ------------------------------------------------------------------------
+
+def test_static_page_is_self_contained_and_has_no_sensitive_value(static_map):
+    result, _ = static_map
+    assert result.mode == "static"
+    folder = result.index.parent
+    html = result.index.read_text(encoding="utf-8")
+    for _field, value in PLANTED.values():
+        assert value not in html
+    assert "adresse_mac" not in html and "contact_personne" not in html
+    refs = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert refs, "no script or stylesheet referenced"
+    for ref in refs:
+        assert not ref.startswith(("http:", "https:", "//")), ref
+        assert (folder / ref).is_file(), ref
+    sizes = sum((folder / ref).stat().st_size for ref in set(refs))
+    assert result.first_load_bytes == result.index.stat().st_size + sizes
+    for licence in ("leaflet/LICENSE", "leaflet.markercluster/MIT-LICENCE.txt",
+                    "fontawesome-free/LICENSE.txt", "README.md"):
+        assert (folder / "vendor" / licence).is_file()
+    assert '<html lang="fr">' in html and "user-scalable=no" not in html
+    assert KNOWN["nom"] in html
+
+
+def test_rows_hold_only_public_popup_fields(gpkg, layers):
+    fields, rows = layer_rows(gpkg, layers["wifi"])
+    assert "adresse_mac" not in fields and "nom" in fields
+    names = {row[2 + fields.index("nom")] for row in rows}
+    assert OSM_NAME in names
+    osm = next(r for r in rows if r[2 + fields.index("nom")] == OSM_NAME)
+    assert osm[:2] == [1.4335, 44.4492]
+    assert osm[2 + fields.index("licence")] == "ODbL-1.0"
+
+
+def test_overview_grid_counts_every_feature_where_it_is(gpkg, layers):
+    _, rows = layer_rows(gpkg, layers["equipements"])
+    grid = overview_grid(gpkg, layers["equipements"], cell=0.02)
+    assert sum(c[2] for c in grid) == len(rows) > 5
+    for lon, lat, n in grid:
+        members = [r for r in rows if math.floor(r[0] / 0.02) == math.floor(lon / 0.02)
+                   and math.floor(r[1] / 0.02) == math.floor(lat / 0.02)]
+        assert len(members) == n
+        assert lon == pytest.approx(sum(r[0] for r in members) / n, abs=1e-4)
+        assert lat == pytest.approx(sum(r[1] for r in members) / n, abs=1e-4)
+    assert overview_grid(gpkg, layers["conteneurs"]) == []
+
+
+def test_mode_follows_the_threshold_and_can_be_forced(tmp_path, gpkg, layers, grand_cahors):
+    assert choose_mode("auto", 5001, 5000) == "live"
+    assert choose_mode("auto", 5000, 5000) == "static"
+    assert choose_mode("static", 10**6, 5000) == "static"
+    live = write_webmap(gpkg, layers, grand_cahors, tmp_path / "a", threshold=10)
+    assert live.mode == "live"
+    config = _config(live.index)
+    assert config["mode"] == "live" and config["data"] == {} and config["api"] == ".."
+    assert KNOWN["nom"] not in live.index.read_text(encoding="utf-8")
+    forced = write_webmap(gpkg, layers, grand_cahors, tmp_path / "b", mode="static", threshold=10)
+    assert forced.mode == "static" and _config(forced.index)["data"]["equipements"]["rows"]
+
+
+def test_commune_aliases_resolve_old_names(static_map, grand_cahors):
+    config = _config(static_map[0].index)
+    assert len(config["communes"]) == 36
+    merged = grand_cahors.commune_code("Laroque-des-Arcs")
+    assert config["aliases"]["laroque des arcs"] == merged
+    assert config["aliases"]["cahors"] == "46042"
+
+
+def test_missing_icon_and_missing_geopackage_say_how_to_fix(tmp_path, layers, grand_cahors):
+    with pytest.raises(WebmapError, match=r"svgs/solid/no-such-icon\.svg"):
+        icon_svg("no-such-icon")
+    with pytest.raises(WebmapError, match="geocommuns build"):
+        write_webmap(tmp_path / "none.gpkg", layers, grand_cahors, tmp_path / "out")
+
+
+def test_cli_writes_the_map(tmp_path, gpkg):
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("geocommuns")
+    env = {**os.environ, "GEOCOMMUNS_OUTPUT": str(gpkg), "NO_COLOR": "1", "COLUMNS": "200"}
+    done = subprocess.run(
+        [str(exe), "webmap", "--output", str(tmp_path / "m"), "--threshold", "3"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "live map" in done.stdout and (tmp_path / "m" / "index.html").is_file()
+    assert re.search(r"first load \d+ kB with its scripts", done.stdout), done.stdout
+    bad = subprocess.run(
+        [str(exe), "webmap", "--mode", "sometimes", "--output", str(tmp_path / "n")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert bad.returncode == 2 and "--mode must be auto, static or live" in bad.stderr
+
+
+def _config(index: Path) -> dict:
+    html = index.read_text(encoding="utf-8")
+    payload = html.split('id="gc-config">', 1)[1].split("</script>", 1)[0]
+    return json.loads(payload)
+
+
+# -- in the browser ---------------------------------------------------------------------------
+
+def _require_browser() -> None:
+    if CHROMIUM.is_file():
+        return
+    if os.environ.get("GEOCOMMUNS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"GEOCOMMUNS_REQUIRE_BROWSER=1 but {CHROMIUM} is absent (apt-get install chromium)")
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium to run the browser tests)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, static_map, gpkg, layers):
+    _require_browser()
+    folder = tmp_path_factory.mktemp("webmap-server")
+    config = write_test_config(folder, gpkg, layers)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEOCOMMUNS_WEBMAP_DIR", str(static_map[0].index.parent))
+        with running_server(folder, config, workers=2) as srv:
+            yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A page with the network blocked except for the local server, and its console."""
+
+    def __init__(self, browser, server, path: str = "/map/", **context) -> None:
+        self.context = browser.new_context(locale="fr-FR", **context)
+        self.page = self.context.new_page()
+        self.aborted: list[str] = []
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        local = server.url + "/"
+
+        def route(r) -> None:
+            if r.request.url.startswith(local):
+                self.requests.append(r.request.url)
+                r.continue_()
+            else:
+                self.aborted.append(r.request.url)
+                r.abort()
+
+        def console(msg) -> None:
+            where = (msg.location or {}).get("url", "")
+            if msg.type == "error" and where not in self.aborted:
+                self.errors.append(f"{msg.text} ({where})")
+
+        self.page.route("**/*", route)
+        self.page.on("console", console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.goto(server.url + path)
+        try:
+            self.page.wait_for_function("window.GeocommunsMap && GeocommunsMap.ready", timeout=20000)
+        except Exception as e:
+            msg = f"the map did not start: {self.errors}"
+            raise AssertionError(msg) from e
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def js(self, expression: str, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    p = Page(browser, server, viewport={"width": 1280, "height": 800})
+    yield p
+    p.close()
+
+
+def test_page_loads_offline_with_commune_outlines_and_five_overlays(page, gpkg, layers):
+    page.page.wait_for_selector(".gc-marker, .gc-cluster")
+    page.page.wait_for_selector(".gc-offline")  # the tiles were refused: fallback basemap
+    page.shot("static-offline")
+    assert page.errors == []
+    assert page.aborted, "the basemap tiles should have been requested (and refused)"
+    assert all(u.startswith("https://tile.openstreetmap.org/") for u in page.aborted), page.aborted
+    outlines = page.js("Object.keys(GeocommunsMap.state.outlinesByCode).length")
+    assert outlines == 36
+    assert page.page.locator(".gc-commune-label").count() == 36  # shown from zoom 11
+    labels = page.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert [re.sub(r"\s*\(.*", "", t).strip() for t in labels] == LABELS
+    n = len(layer_rows(gpkg, layers["equipements"])[1])
+    assert f"Équipements publics ({n})" in " ".join(t.strip() for t in labels)
+    assert "Le fond de carte ne peut pas être chargé" in page.page.locator("#gc-basemap").inner_text()
+
+
+def test_popup_of_a_known_feature_in_plain_french(page):
+    lon, lat = CAHORS_LONLAT
+    page.js(f"GeocommunsMap.state.map.setView([{lat}, {lon}], 18, {{animate: false}})")
+    marker = page.page.locator(f'.gc-marker[title="{KNOWN["nom"]}"]')
+    marker.click()
+    popup = page.page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    page.shot("popup-known")
+    for expected in (
+        KNOWN["nom"], "Médiathèque", "185 avenue Jean Jaurès", "46000 Cahors",
+        "Horaires : du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 17 h ; "
+        "le samedi de 9 h à 12 h",
+        "Téléphone : 05 65 20 88 88", "Courriel : mediatheque@exemple.fr",
+        "Site web : exemple.fr/mediatheque", "Accès : Accessible en fauteuil roulant",
+        "Mis à jour le : 15 septembre 2026", "Source : Grand Cahors (exemple)",
+        "Licence : Licence Ouverte 2.0 (Etalab)",
+    ):
+        assert expected in text, (expected, text)
+    assert popup.locator('a[href="tel:+33565208888"]').count() == 1
+    assert popup.locator('a[href="mailto:mediatheque@exemple.fr"]').count() == 1
+
+
+def test_popup_of_an_openstreetmap_feature_credits_its_contributors(page):
+    page.js("GeocommunsMap.state.map.setView([44.4492, 1.4335], 18, {animate: false})")
+    page.page.locator(f'.gc-marker[title="{OSM_NAME}"]').click()
+    text = page.page.locator(".leaflet-popup-content").inner_text()
+    assert "© les contributeurs d'OpenStreetMap (ODbL)" in text
+    assert "Licence : ODbL 1.0" in text
+    assert "accessibilité en fauteuil roulant non renseignée" in text
+
+
+def test_search_finds_a_commune_by_an_old_name_and_zooms_to_it(page, grand_cahors):
+    page.page.fill("#gc-q", "Laroque-des-Arcs")
+    page.page.press("#gc-q", "Enter")
+    code = grand_cahors.commune_code("Laroque-des-Arcs")
+    name = grand_cahors.communes.set_index("code_insee").loc[code, "commune"]
+    status = page.page.locator("#gc-status")
+    assert f"Commune trouvée : {name}" in status.inner_text()
+    page.page.wait_for_function("!GeocommunsMap.state.map._animatingZoom")
+    page.page.wait_for_timeout(400)
+    page.shot("search-commune")
+    assert page.page.locator("#gc-commune").input_value() == code
+    minx, miny, maxx, maxy = grand_cahors.communes.set_index("code_insee").loc[code, "geometry"].bounds
+    view = page.js("(() => { const b = GeocommunsMap.state.map.getBounds(); "
+                   "return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()")
+    centre = ((view[0] + view[2]) / 2, (view[1] + view[3]) / 2)
+    assert minx < centre[0] < maxx and miny < centre[1] < maxy
+    assert (view[2] - view[0]) < 0.5 * (1.71 - 1.19), "the map did not zoom in on the commune"
+    assert "fait partie de" in page.page.locator("#gc-results").inner_text()
+
+
+def test_search_by_name_lists_the_place(page):
+    page.page.fill("#gc-q", "mediatheque exemple")
+    page.page.press("#gc-q", "Enter")
+    results = page.page.locator("#gc-results .gc-item")
+    assert results.count() == 1 and KNOWN["nom"] in results.first.inner_text()
+    page.page.locator(".leaflet-popup-content").wait_for()  # a single hit opens its popup
+
+
+def test_commune_filter_keeps_only_that_communes_places(page, gpkg, layers):
+    by_commune: dict[str, set[str]] = {}
+    for layer in layers.values():
+        fields, rows = layer_rows(gpkg, layer)
+        for r in rows:
+            values = dict(zip(fields, r[2:], strict=True))
+            by_commune.setdefault(values["commune"], set()).add(values["nom"])
+    commune = next(c for c in sorted(by_commune) if c != "Cahors")
+    page.page.select_option("#gc-commune", label=commune)
+    page.page.wait_for_timeout(600)
+    page.shot("commune-filter")
+    names = set(page.page.locator("#gc-list .gc-item-name").all_inner_texts())
+    assert names == by_commune[commune]
+    metas = page.page.locator("#gc-list .gc-item-meta").all_inner_texts()
+    assert all(m.endswith(f"· {commune}") for m in metas), metas
+
+
+def test_list_view_lists_the_places_in_view_and_works_with_the_keyboard(page, gpkg, layers):
+    page.js("GeocommunsMap.state.map.setView([44.452, 1.445], 15, {animate: false})")
+    page.page.wait_for_timeout(300)
+    west, south, east, north = page.js(
+        "(() => { const b = GeocommunsMap.state.map.getBounds(); "
+        "return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()")
+    expected = set()
+    for layer in layers.values():
+        fields, rows = layer_rows(gpkg, layer)
+        i = 2 + fields.index("nom")
+        expected |= {r[i] for r in rows if west <= r[0] <= east and south <= r[1] <= north}
+    shown = set(page.page.locator("#gc-list .gc-item-name").all_inner_texts())
+    assert expected and shown == expected
+    # keyboard: the first Tab reaches the skip link, which leads to the list
+    page.page.locator("body").focus()
+    page.page.keyboard.press("Tab")
+    assert page.js("document.activeElement.className") == "gc-skip"
+    page.page.keyboard.press("Enter")
+    assert page.js("document.activeElement.id") == "gc-list-title"
+    page.page.keyboard.press("Tab")
+    focused = page.js("document.activeElement.closest('#gc-list') !== null")
+    name = page.js("document.activeElement.querySelector('.gc-item-name').textContent")
+    assert focused and name == page.page.locator("#gc-list .gc-item-name").first.inner_text()
+    page.page.keyboard.press("Enter")
+    popup = page.page.locator(".leaflet-popup-content h3")
+    popup.wait_for()
+    assert popup.inner_text() == name
+    page.shot("list-keyboard")
+    # every list entry has an accessible name (its text) and is a real button
+    assert page.js("[...document.querySelectorAll('#gc-list li > *')].every("
+                   "b => b.tagName === 'BUTTON' && b.textContent.trim().length > 0)")
+
+
+def test_around_me_lists_the_nearest_places_per_layer_with_distances(browser, server, layers):
+    lon, lat = 1.4400, 44.4500
+    p = Page(browser, server, viewport={"width": 1280, "height": 800},
+             geolocation={"latitude": lat, "longitude": lon}, permissions=["geolocation"])
+    try:
+        p.page.click("#gc-near")
+        nearby = p.page.locator("#gc-nearby")
+        nearby.wait_for(state="visible")
+        p.page.wait_for_function("!GeocommunsMap.state.map._animatingZoom")
+        p.page.wait_for_timeout(300)
+        p.shot("around-me")
+        headings = nearby.locator("h3").all_inner_texts()
+        assert headings == [layer.style.label for layer in layers.values()]
+        wifi = nearby.locator("ul").nth(list(layers).index("wifi")).locator(".gc-item")
+        first = wifi.first.inner_text()
+        # the sample hotspots are at 44.45 N, 1.440/1.442/1.444 E: the nearest is at 0 m
+        assert "Borne 0" in first and "à 0 m" in first, first
+        assert "à 160 m" in wifi.nth(1).inner_text()
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def test_phone_layout_has_large_touch_targets_and_readable_contrast(browser, server):
+    p = Page(browser, server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        p.shot("phone")
+        sizes = p.js("[...document.querySelectorAll('header button, header select, header input,"
+                     " .leaflet-bar a, #gc-legend label, #gc-list button')].slice(0, 30)"
+                     ".map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })")
+        assert sizes and all(h >= 44 for _, h in sizes), sizes
+        map_box = p.js("document.querySelector('.folium-map').getBoundingClientRect().toJSON()")
+        panel = p.js("document.getElementById('gc-panel').getBoundingClientRect().toJSON()")
+        assert panel["top"] >= map_box["bottom"] - 1, "the list should come below the map on a phone"
+        assert map_box["width"] == pytest.approx(390, abs=1)
+        pairs = p.js("""[...document.querySelectorAll(
+            '.gc-title, header label, header button, .gc-item-name, .gc-item-meta, .gc-credits')]
+            .map(e => { const s = getComputedStyle(e); let b = e, bg = 'rgba(0, 0, 0, 0)';
+              while (b && (bg = getComputedStyle(b).backgroundColor) === 'rgba(0, 0, 0, 0)') b = b.parentElement;
+              return [s.color, bg, e.textContent.slice(0, 20)]; })""")
+        for fg, bg, what in pairs:
+            assert _contrast(fg, bg) >= 4.5, (what, fg, bg)
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def test_opening_hours_in_plain_french(page):
+    cases = {
+        "Mo-Fr 08:30-12:00,13:30-17:00; Sa 09:00-12:00":
+            "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 17 h ; le samedi de 9 h à 12 h",
+        "Mo-Su 09:00-19:00": "tous les jours de 9 h à 19 h",
+        "Tu,Th 14:00-18:00; Su off": "le mardi et le jeudi de 14 h à 18 h ; fermé le dimanche",
+        "24/7": "ouvert 24 h sur 24, 7 jours sur 7",
+        "Mo-We,Fr 08:00-10:00,11:00-12:00,14:00-16:30":
+            "du lundi au mercredi et le vendredi de 8 h à 10 h, de 11 h à 12 h et de 14 h à 16 h 30",
+        "Sa,PH 10:00-12:00": "le samedi et les jours fériés de 10 h à 12 h",
+        "Mo-Tu 09:00-12:00; We 09:00-12:00,14:00-16:30":
+            "le lundi et le mardi de 9 h à 12 h ; le mercredi de 9 h à 12 h et de 14 h à 16 h 30",
+        "10:00-18:00": "tous les jours de 10 h à 18 h",
+        # forms said as written rather than wrongly
+        "Mo-Fr 08:00-12:00; Jul-Aug off": "Mo-Fr 08:00-12:00; Jul-Aug off",
+        "Mo-Fr sunrise-sunset": "Mo-Fr sunrise-sunset",
+    }
+    said = page.js("cases => Object.fromEntries(Object.keys(cases).map("
+                   "k => [k, GeocommunsMap.openingHours(k)]))", cases)
+    assert said == cases
+    assert page.js("GeocommunsMap.frPhone('+33565208888')") == "05 65 20 88 88"
+    assert page.js("GeocommunsMap.frPhone('+4930123456')") == "+4930123456"
+    assert page.js("GeocommunsMap.frDate('2026-03-01')") == "1er mars 2026"
+    assert page.js("GeocommunsMap.frDistance(1234)") == "1,2 km"
+    assert page.js("GeocommunsMap.normalise('ST GÉRY-VERS')") == "saint gery vers"
+
+
+def test_live_mode_requests_the_api_by_bbox(browser, server):
+    p = Page(browser, server, path="/map/live/index.html", viewport={"width": 1280, "height": 800})
+    try:
+        p.page.wait_for_selector(".gc-marker, .gc-cluster")
+        p.shot("live")
+        items = [u for u in p.requests if "/items?" in u]
+        layers_asked = {urlparse(u).path.split("/")[-2] for u in items}
+        assert layers_asked == {"equipements", "conteneurs", "wifi", "tiers_lieux", "telesante"}
+        for url in items:
+            assert urlparse(url).path.startswith("/collections/"), url
+            q = parse_qs(urlparse(url).query)
+            west, south, east, north = map(float, q["bbox"][0].split(","))
+            assert west < east and south < north and q["f"] == ["json"]
+        before = len(items)
+        p.js("GeocommunsMap.state.map.setView([44.4475, 1.4417], 16, {animate: false})")
+        p.page.wait_for_function(f"document.querySelectorAll('.gc-item').length > 0 && {before} >= 0")
+        p.page.wait_for_timeout(800)
+        later = [u for u in p.requests if "/items?" in u][before:]
+        assert later, "panning did not ask the API again"
+        west, south, east, north = map(float, parse_qs(urlparse(later[-1]).query)["bbox"][0].split(","))
+        assert east - west < 0.05 and west < 1.4417 < east and south < 44.4475 < north
+        assert KNOWN["nom"] in p.page.locator("#gc-list").inner_text()
+        # bbox requests carry only what markers and the list need; a popup asks for the rest
+        assert parse_qs(urlparse(later[-1]).query)["properties"] == ["nom,commune,code_insee"]
+        p.page.locator(f'.gc-marker[title="{KNOWN["nom"]}"]').click()
+        popup = p.page.locator(".leaflet-popup-content", has_text="Horaires")
+        popup.wait_for()
+        text = popup.inner_text()
+        assert "du lundi au vendredi de 8 h 30 à 12 h" in text and "05 65 20 88 88" in text
+        assert any(urlparse(u).path == "/collections/equipements/items/sample--known" for u in p.requests)
+        # a layer with more features in view than a request brings shows its count grid
+        asked = len(p.requests)
+        p.js("GeocommunsMap.state.cfg.liveLimit = 2;"
+             "GeocommunsMap.state.map.setView([44.43, 1.45], 11, {animate: false})")
+        p.page.wait_for_selector('.gc-cluster[title*="Équipements publics"]')
+        p.page.wait_for_timeout(500)
+        p.shot("live-overview")
+        again = {urlparse(u).path for u in p.requests[asked:] if "/items?" in u}
+        assert "/collections/equipements/items" not in again
+        assert "/collections/telesante/items" in again  # one feature in view: still asked
+        total = p.js("GeocommunsMap.state.parts.clusters.equipements.getLayers()"
+                     ".reduce((s, m) => s + m.gcCount, 0)")
+        assert total == p.js("GeocommunsMap.state.cfg.layers.find(l => l.id === 'equipements').count")
+        assert "comptés par secteur" in p.page.locator("#gc-status").inner_text()
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+
+    def lum(css: str) -> float:
+        r, g, b = (int(v) for v in re.findall(r"[\d.]+", css)[:3])
+        lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+               for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    a, b = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def test_contrast_helper():
+    assert _contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)") == pytest.approx(21)
+    assert math.isclose(_contrast("rgb(119, 119, 119)", "rgb(255, 255, 255)"), 4.48, abs_tol=0.01)
