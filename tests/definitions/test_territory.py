@@ -197,3 +197,67 @@ def test_arrondissements_and_delegated_communes_resolve_to_their_commune() -> No
     lyon = territory_from_spec("departement:69")
     assert lyon.commune_code("69381") == "69123"
     assert lyon.commune_code("69152") == "69149"  # Pierre-Bénite, now Oullins-Pierre-Bénite
+
+
+@pytest.mark.realdata
+def test_all_312_lot_communes_carry_their_official_names() -> None:
+    """Every Lot commune's name equals the COG's (article included), as the npm package
+    @etalab/decoupage-administratif writes it; delegated communes still resolve."""
+    import json
+
+    from conftest import REALDATA
+
+    entries = json.loads((REALDATA / "decoupage-administratif-lot" / "communes-46.json").read_text())
+    official = {e["code"]: e["nom"] for e in entries if e["type"] == "commune-actuelle"}
+    lot = territory_from_spec("departement:46")
+    names = dict(zip(lot.communes["code_insee"], lot.communes["commune"], strict=True))
+    assert len(official) == 312
+    assert names == official
+    assert names["46197"] == "Le Montat"
+    assert names["46134"] == "Les Junies"
+    for e in entries:
+        if e["type"] == "commune-deleguee":
+            assert lot.commune_code(e["nom"]) == e["chefLieu"], e["nom"]
+    for code, name in official.items():
+        assert lot.commune_code(name) == code
+        assert lot.commune_code(name.upper()) == code
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("04095", "L'Hospitalet"),
+        ("12115", "L'Hospitalet-du-Larzac"),
+        ("76351", "Le Havre"),
+        ("17300", "La Rochelle"),
+        ("85194", "Les Sables-d'Olonne"),
+        ("97101", "Les Abymes"),
+        ("72181", "Le Mans"),
+        ("95313", "L'Isle-Adam"),
+        ("31555", "Toulouse"),
+    ],
+)
+def test_official_names_in_other_departements(code: str, name: str) -> None:
+    territory = territory_from_spec(f"commune:{code}")
+    assert territory.name == name
+    assert territory.communes["commune"].tolist() == [name]
+    assert territory.commune_code(name) == code
+    bare = name.split("'", 1)[-1] if name.startswith("L'") else name.split(" ", 1)[-1]
+    assert territory.commune_code(bare) == code
+
+
+def test_town_halls_are_named_with_the_official_joining_word() -> None:
+    from geocommuns.definitions.territory import name_after_de, official_name
+
+    assert official_name("Montat", "2") == "Le Montat"
+    assert official_name("Junies", "4") == "Les Junies"
+    assert official_name("Hospitalet", "5") == "L'Hospitalet"
+    assert official_name("Bastide-Murat", "3") == "La Bastide-Murat"
+    assert official_name("Cahors", "0") == "Cahors"
+    assert name_after_de("Montat", "2") == "du Montat"
+    assert name_after_de("Junies", "4") == "des Junies"
+    assert name_after_de("Albas", "1") == "d'Albas"
+    lot = territory_from_spec("departement:46")
+    mairies = {m.code_insee: m for m in lot.mairies()}
+    assert mairies["46197"].commune == "Le Montat"
+    assert mairies["46197"].de_commune == "du Montat"
