@@ -76,7 +76,7 @@ def layers_command(
 
 
 def print_source_report(report: SourceReport, *, limit: int = 20) -> None:
-    """Print one source's accounting, its notes, and the first rejects and warnings."""
+    """Print one source's accounting, its notes, and its rejects and warnings grouped by reason."""
     status = "[green]balanced[/]" if report.balanced else "[red]NOT BALANCED[/]"
     console.print(
         f"[bold]{report.source}[/] → {report.layer}: read {report.rows_read}, "
@@ -89,14 +89,18 @@ def print_source_report(report: SourceReport, *, limit: int = 20) -> None:
         console.print("  " + ", ".join(f"{k}: {v!r}" for k, v in info.items()), highlight=False)
     for note in report.notes:
         console.print(f"  [yellow]note:[/] {note}", highlight=False)
-    for r in report.rejects[:limit]:
-        console.print(f"  [red]row {r.row}[/] {r.field}: {r.reason}", highlight=False)
-    if len(report.rejects) > limit:
-        console.print(f"  … and {len(report.rejects) - limit} more rejected rows")
-    for w in report.warnings[:limit]:
-        console.print(f"  [yellow]row {w.row}[/] {w.field}: {w.message}", highlight=False)
-    if len(report.warnings) > limit:
-        console.print(f"  … and {len(report.warnings) - limit} more warnings")
+    for kind, colour, groups in (
+        ("rejected", "red", report.reject_groups()),
+        ("warnings", "yellow", report.warning_groups()),
+    ):
+        for g in groups[:limit]:
+            count = f"{g.count} × " if g.count > 1 else ""
+            console.print(
+                f"  [{colour}]{count}{g.rows_text()}[/] {g.field}: {g.reason}", highlight=False
+            )
+        if len(groups) > limit:
+            more = sum(g.count for g in groups[limit:])
+            console.print(f"  … and {len(groups) - limit} more reasons ({more} {kind} rows)")
 
 
 @app.command("validate")
@@ -118,7 +122,7 @@ def validate_command(
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write rejected rows to this CSV.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="Rejects and warnings to print.")] = 20,
+    limit: Annotated[int, typer.Option(help="Reasons of rejects and warnings to print.")] = 20,
 ) -> None:
     """Check a delivery before sending it: exit 0 all rows valid, 1 some rejected, 2 unreadable."""
     settings = Settings()

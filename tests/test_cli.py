@@ -208,6 +208,9 @@ def test_all_rows_outside_territory_exits_1(tmp_path: Path) -> None:
         (1, "geometry", reason), (2, "geometry", reason), (3, "geometry", reason)
     ]
     assert [r["values"]["nom"] for r in data["rejects"]] == [row["nom"] for row in rows]
+    # The terminal groups the three rows under their one reason.
+    assert f"3 × rows 1, 2, 3 geometry: {reason}" in " ".join(result.stdout.split())
+    assert "row 2 geometry" not in result.stdout
 
 
 def test_wrong_layer_exits_1(tmp_path: Path) -> None:

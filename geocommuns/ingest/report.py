@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,14 @@ class SourceReport:
         """Record a warning about a published row."""
         self.warnings.append(Warning(row=row, field=field_name, message=message))
 
+    def reject_groups(self) -> list[ReasonGroup]:
+        """Rejected rows grouped by field and reason, most frequent first."""
+        return group_reasons((r.row, r.field, r.reason) for r in self.rejects)
+
+    def warning_groups(self) -> list[ReasonGroup]:
+        """Warnings grouped by field and message, most frequent first."""
+        return group_reasons((w.row, w.field, w.message) for w in self.warnings)
+
     def summary(self) -> dict[str, Any]:
         """The report without the per-row lists (for JSON and the terminal)."""
         reasons: dict[str, int] = {}
@@ -89,6 +98,8 @@ class SourceReport:
             "notes": self.notes,
             "warnings_count": len(self.warnings),
             "reject_reasons": reasons,
+            "reject_groups": [asdict(g) for g in self.reject_groups()],
+            "warning_groups": [asdict(g) for g in self.warning_groups()],
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +122,55 @@ class SourceReport:
                 writer.writerow(
                     [r.row, r.field, r.reason, *(_cell(r.values.get(c)) for c in columns)]
                 )
+
+
+#: How many row numbers a group of identical reasons names.
+FIRST_ROWS = 5
+
+
+@dataclass
+class ReasonGroup:
+    """Rows sharing one reason: how many, and the first row numbers.
+
+    ``reason`` is the full text when every row gives the same one, else the reason with
+    its quoted values and coordinates replaced by ``…``.
+    """
+
+    field: str
+    reason: str
+    count: int
+    first_rows: list[int]
+
+    def rows_text(self) -> str:
+        """``"row 4"``, ``"rows 2, 4, 9"`` or ``"rows 2, 4, 9, 11, 12…"``."""
+        rows = ", ".join(str(r) for r in self.first_rows)
+        more = "…" if self.count > len(self.first_rows) else ""
+        return f"row {rows}" if self.count == 1 else f"rows {rows}{more}"
+
+
+def group_reasons(items: Iterable[tuple[int, str, str]]) -> list[ReasonGroup]:
+    """Group ``(row, field, reason)`` by field and kind of reason, most frequent first.
+
+    Reasons that differ only by a quoted value or coordinates (``'12' is not a valid phone
+    number``, ``'34' is not…``) fall in one group; ties keep the order of first appearance.
+    """
+    groups: dict[tuple[str, str], ReasonGroup] = {}
+    texts: dict[tuple[str, str], set[str]] = {}
+    for row, field_name, reason in items:
+        key = (field_name, _reason_kind(reason))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ReasonGroup(field_name, reason, 0, [])
+            texts[key] = set()
+        group.count += 1
+        if len(group.first_rows) < FIRST_ROWS:
+            group.first_rows.append(row)
+        if len(texts[key]) < 2:
+            texts[key].add(reason)
+    for key, group in groups.items():
+        if len(texts[key]) > 1:
+            group.reason = key[1]
+    return sorted(groups.values(), key=lambda g: -g.count)
 
 
 def _cell(value: Any) -> str:
@@ -230,8 +290,8 @@ class BuildReport:
             if s.error:
                 lines.append(f"**Error:** {s.error}")
             lines += [f"- {n}" for n in s.notes]
-            for reason, count in s.summary()["reject_reasons"].items():
-                lines.append(f"- rejected {count} × {reason}")
+            for g in s.reject_groups():
+                lines.append(f"- rejected {g.count} × {g.field}: {g.reason} ({g.rows_text()})")
             if s.info.get("rejects_file"):
                 lines.append(f"- rejected rows: `{s.info['rejects_file']}`")
         return "\n".join(lines) + "\n"

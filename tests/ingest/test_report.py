@@ -125,3 +125,40 @@ def test_summary_keeps_apostrophes_of_names() -> None:
     reason = "outside the territory (Communauté d'agglomération du Grand Cahors)"
     report.reject(1, "geometry", reason, {})
     assert report.summary()["reject_reasons"] == {f"geometry: {reason}": 1}
+
+
+def test_rejects_and_warnings_grouped_by_reason_with_first_rows() -> None:
+    report = SourceReport(source="s", layer="equipements", path=None, rows_read=12)
+    for row in range(1, 9):
+        report.reject(row, "telephone", f"'{row}{row}' is not a valid phone number", {})
+    report.reject(9, "geometry", "outside the territory (Grand Cahors)", {})
+    report.reject(11, "geometry", "outside the territory (Grand Cahors)", {})
+    report.reject(12, "categorie", "'Piscine' is not one of: sport, culture", {})
+    for row in (1, 3):
+        report.warn(row, "code_postal", f"postcode '600{row}' had lost its leading zero")
+    groups = report.reject_groups()
+    assert [(g.field, g.count, g.first_rows) for g in groups] == [
+        ("telephone", 8, [1, 2, 3, 4, 5]),
+        ("geometry", 2, [9, 11]),
+        ("categorie", 1, [12]),
+    ]
+    assert groups[0].reason == "… is not a valid phone number"
+    assert groups[0].rows_text() == "rows 1, 2, 3, 4, 5…"
+    # One text for every row of a group: it is kept whole, quoted value included.
+    assert groups[1].reason == "outside the territory (Grand Cahors)"
+    assert groups[2].reason == "'Piscine' is not one of: sport, culture"
+    assert groups[2].rows_text() == "row 12"
+    assert [(g.count, g.first_rows) for g in report.warning_groups()] == [(2, [1, 3])]
+    summary = report.summary()
+    assert summary["reject_groups"][0] == {
+        "field": "telephone",
+        "reason": "… is not a valid phone number",
+        "count": 8,
+        "first_rows": [1, 2, 3, 4, 5],
+    }
+    build = BuildReport(territory="t", output="o")
+    build.sources = [report]
+    markdown = build.to_markdown()
+    assert "- rejected 8 × telephone: … is not a valid phone number (rows 1, 2, 3, 4, 5…)" in markdown
+    assert "- rejected 1 × categorie: 'Piscine' is not one of: sport, culture (row 12)" in markdown
+    assert markdown.count("telephone") == 1
