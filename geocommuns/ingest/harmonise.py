@@ -55,8 +55,8 @@ def resolve_mapping(
     """Which file column(s) feed each field.
 
     Declared mappings come first; with ``auto_mapping`` (the default) a field still
-    unmapped takes the first column whose folded name equals the field name or one of its
-    aliases.
+    unmapped, and given no constant by the declaration, takes the first column whose folded
+    name equals the field name or one of its aliases (a guess: see :func:`guessed_mappings`).
 
     Raises
     ------
@@ -84,7 +84,9 @@ def resolve_mapping(
     if source.auto_mapping:
         used = {c for cols in mapping.values() for c in cols} | _geometry_columns(source, columns)
         for f in layer.fields:
-            if f.name in mapping or (f.computed and f.name != "source_id"):
+            if f.name in mapping or f.name in source.constants:
+                continue
+            if f.computed and f.name != "source_id":
                 continue
             for alias in [f.name, *f.aliases]:
                 column = by_fold.get(fold(alias))
@@ -93,6 +95,13 @@ def resolve_mapping(
                     used.add(column)
                     break
     return mapping
+
+
+def guessed_mappings(source: SourceDef, mapping: dict[str, list[str]]) -> dict[str, str]:
+    """The fields of ``mapping`` that the declaration did not map: guessed from aliases."""
+    return {
+        name: ", ".join(cols) for name, cols in mapping.items() if name not in source.mapping
+    }
 
 
 def _geometry_columns(source: SourceDef, columns: list[str] | None = None) -> set[str]:
@@ -301,6 +310,14 @@ def harmonise_table(
     columns = [str(c) for c in frame.columns]
     mapping = resolve_mapping(layer, source, columns)
     report.info["mapping"] = {k: v if len(v) > 1 else v[0] for k, v in mapping.items()}
+    guessed = guessed_mappings(source, mapping)
+    if guessed:
+        report.info["guessed_mapping"] = guessed
+        report.notes.append(
+            "columns guessed from their names (confirm them in the source YAML's "
+            "'mapping'): "
+            + ", ".join(f"{field} ← {cols}" for field, cols in guessed.items())
+        )
     unused = [c for c in columns if c not in {x for v in mapping.values() for x in v}]
     unused = [c for c in unused if c not in _geometry_columns(source, columns)]
     if unused:

@@ -416,3 +416,33 @@ def test_declared_arrondissement_or_delegated_code_is_its_commune(layers: dict[s
     assert result.features["code_insee"].tolist() == ["69123", "69123"]
     warnings = [(w.row, w.field) for w in result.report.warnings]
     assert warnings == [(2, "code_insee")]  # 69029 (Bron) really is another commune
+
+
+def test_declared_constant_beats_a_guessed_column(
+    layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    """A 'theme' column is an alias of 'categorie', but the YAML declares categorie: sport."""
+    rows = [{**row, "theme": "Gymnase"} for row in _rows(2)]
+    for row in rows:
+        del row["categorie"]
+    result = _harmonise(rows, layers, grand_cahors, constants={"categorie": "sport"})
+    _assert_accounting(result)
+    assert result.report.rows_rejected == 0
+    assert result.features["categorie"].tolist() == ["sport", "sport"]
+    guessed = result.report.info["guessed_mapping"]
+    assert "categorie" not in guessed
+    assert guessed["nom"] == "nom"
+    assert guessed["telephone"] == "telephone"
+    note = next(n for n in result.report.notes if n.startswith("columns guessed"))
+    assert "telephone ← telephone" in note
+    assert "categorie" not in note
+    # Without the constant the same column is guessed, and listed.
+    guessed_result = _harmonise(rows, layers, grand_cahors)
+    assert guessed_result.report.info["guessed_mapping"]["categorie"] == "theme"
+
+
+def test_declared_mapping_is_not_listed_as_guessed(
+    layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    result = _harmonise(_rows(1), layers, grand_cahors, mapping={"nom": "nom"})
+    assert "nom" not in result.report.info["guessed_mapping"]
