@@ -44,7 +44,7 @@ from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
-SERVE_APP = "geocommuns.serve.server:create_app()"
+SERVE_APP = "geocommuns.serve.app:create_app()"
 BACKENDS = (
     "geocommuns-gpkg",
     "geocommuns-postgis",

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from geocommuns.serve.server import StartResponse, WSGIApp, dispatcher
+from geocommuns.serve.app import dispatcher
+from geocommuns.serve.wsgi import StartResponse, WSGIApp
 
 FLOOR_ENV = "BENCH_FLOOR_DIR"
 PREFIX = "/floor/"

@@ -17,12 +17,16 @@ import importlib
 import json
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-StartResponse = Callable[..., Any]
+from geocommuns.serve.config import ProviderConfig, ServiceConfig
+from geocommuns.serve.pygeoapi_compat import GEOJSON, ITEM_LINK_TITLES, PAGE_LINK_TITLES
+from geocommuns.serve.wsgi import StartResponse
+
+JSON = "application/json"
+JSONLD = "application/ld+json"
+HTML = "text/html"
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: How long a provider instance is reused before it is built again (layer definitions
@@ -30,7 +34,6 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PROVIDER_TTL_S = 2.0
 #: Query parameters the fast path answers (besides a collection's queryable properties).
 _PARAMETERS = frozenset({"f", "limit", "offset", "bbox"})
-_PROVIDERS = ("geocommuns.serve.provider_gpkg.GeoPackageProvider", "geocommuns.serve.provider_postgis.PostGISProvider")
 
 
 class PageProvider(Protocol):
@@ -39,13 +42,6 @@ class PageProvider(Protocol):
     def page(self, **kwargs: Any) -> tuple[int, int, str]: ...  # noqa: D102
 
     def feature_text(self, identifier: str) -> str | None: ...  # noqa: D102
-
-
-@dataclass(frozen=True)
-class _Collection:
-    provider_def: dict[str, Any]
-    title: dict[str, str]
-    queryables: frozenset[str]
 
 
 def _language(environ: dict[str, Any], languages: list[str]) -> str:
@@ -69,32 +65,15 @@ class FastItems:
     Parameters
     ----------
     config
-        The pygeoapi configuration file (environment variables are substituted as
-        pygeoapi does).
+        The service configuration (:func:`geocommuns.serve.config.read_service_config`).
     """
 
-    def __init__(self, config: Path) -> None:
-        from pygeoapi.util import yaml_load
-
-        with config.open(encoding="utf-8") as fh:
-            doc = yaml_load(fh)
-        server = doc.get("server") or {}
-        self.url = str(server.get("url", "")).rstrip("/")
-        limits = server.get("limits") or {}
-        self.default_limit = int(limits.get("default_items", 10))
-        self.max_limit = int(limits.get("max_items", 1000))
-        self.languages = [str(x).split("_")[0] for x in server.get("languages") or ["fr"]]
-        self.collections: dict[str, _Collection] = {}
-        for cid, resource in (doc.get("resources") or {}).items():
-            for provider in resource.get("providers") or []:
-                if provider.get("type") == "feature" and provider.get("name") in _PROVIDERS:
-                    title = resource.get("title") or cid
-                    titles = title if isinstance(title, dict) else {lang: title for lang in self.languages}
-                    self.collections[cid] = _Collection(
-                        provider_def=provider,
-                        title={k: str(v) for k, v in titles.items()},
-                        queryables=frozenset(provider.get("properties") or ()),
-                    )
+    def __init__(self, config: ServiceConfig) -> None:
+        self.url = config.url
+        self.default_limit = config.default_limit
+        self.max_limit = config.max_limit
+        self.languages = list(config.languages)
+        self.collections = config.served_by()
         self._classes: dict[str, type[Any]] = {}
         self._instances: dict[str, tuple[float, PageProvider]] = {}
 
@@ -124,7 +103,7 @@ class FastItems:
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if fid is not None:
             return set(query) <= {"f"}
-        allowed = _PARAMETERS | self.collections[cid].queryables
+        allowed = _PARAMETERS | self._queryables(cid)
         if not set(query) <= allowed or any(len(v) > 1 for v in query.values()):
             return False
         return self._arguments(query) is not None
@@ -143,6 +122,14 @@ class FastItems:
             return None
         return {"limit": min(limit, self.max_limit), "offset": offset, "bbox": bbox}
 
+    def _provider_config(self, cid: str) -> ProviderConfig:
+        provider = self.collections[cid].provider
+        assert provider is not None  # served_by() keeps feature collections only
+        return provider
+
+    def _queryables(self, cid: str) -> frozenset[str]:
+        return self._provider_config(cid).properties
+
     def _provider(self, cid: str) -> PageProvider:
         """The collection's provider, reused for a moment (building one checks the layer
         files and the table's columns: cheap, but not free at hundreds of requests/s)."""
@@ -150,13 +137,13 @@ class FastItems:
         cached = self._instances.get(cid)
         if cached is not None and now - cached[0] < PROVIDER_TTL_S:
             return cached[1]
-        provider_def = self.collections[cid].provider_def
-        name = str(provider_def["name"])
+        config = self._provider_config(cid)
+        name = config.name
         cls = self._classes.get(name)
         if cls is None:
             module, _, attr = name.rpartition(".")
             cls = self._classes[name] = getattr(importlib.import_module(module), attr)
-        provider: PageProvider = cls(provider_def)
+        provider: PageProvider = cls(config.instance_definition())
         self._instances[cid] = (now, provider)
         return provider
 
@@ -249,18 +236,18 @@ class FastItems:
 
         offset, limit = args["offset"], args["limit"]
         links = [
-            {"type": "application/geo+json", "rel": "self", "title": "This document as GeoJSON",
+            {"type": GEOJSON, "rel": "self", "title": PAGE_LINK_TITLES["self", GEOJSON],
              "href": href("json", offset or None)},
-            {"rel": "alternate", "type": "application/ld+json", "title": "This document as RDF (JSON-LD)",
+            {"rel": "alternate", "type": JSONLD, "title": PAGE_LINK_TITLES["alternate", JSONLD],
              "href": href("jsonld", offset or None)},
-            {"type": "text/html", "rel": "alternate", "title": "This document as HTML",
+            {"type": HTML, "rel": "alternate", "title": PAGE_LINK_TITLES["alternate", HTML],
              "href": href("html", offset or None)},
         ]
         if offset > 0:
-            links.append({"type": "application/geo+json", "rel": "prev", "title": "Items (prev)",
+            links.append({"type": GEOJSON, "rel": "prev", "title": PAGE_LINK_TITLES["prev", GEOJSON],
                           "href": href(None, max(0, offset - limit))})
         if offset + returned < matched:
-            links.append({"type": "application/geo+json", "rel": "next", "title": "Items (next)",
+            links.append({"type": GEOJSON, "rel": "next", "title": PAGE_LINK_TITLES["next", GEOJSON],
                           "href": href(None, offset + limit)})
         links.append({"type": "application/json", "title": self._title(cid, lang), "rel": "collection",
                       "href": f"{self.url}/collections/{cid}"})
@@ -274,15 +261,15 @@ class FastItems:
     def _item(self, text: str, cid: str, fid: str, lang: str) -> str:
         base = f"{self.url}/collections/{cid}/items/{urllib.parse.quote(fid, safe='')}"
         links = [
-            {"type": "application/json", "rel": "root", "title": "The landing page of this server as JSON",
+            {"type": JSON, "rel": "root", "title": ITEM_LINK_TITLES["root", JSON],
              "href": f"{self.url}?f=json"},
-            {"type": "text/html", "rel": "root", "title": "The landing page of this server as HTML",
+            {"type": HTML, "rel": "root", "title": ITEM_LINK_TITLES["root", HTML],
              "href": f"{self.url}?f=html"},
-            {"rel": "self", "type": "application/geo+json", "title": "This document as JSON",
+            {"rel": "self", "type": GEOJSON, "title": ITEM_LINK_TITLES["self", GEOJSON],
              "href": f"{base}?f=json"},
-            {"rel": "alternate", "type": "application/ld+json", "title": "This document as RDF (JSON-LD)",
+            {"rel": "alternate", "type": JSONLD, "title": ITEM_LINK_TITLES["alternate", JSONLD],
              "href": f"{base}?f=jsonld"},
-            {"rel": "alternate", "type": "text/html", "title": "This document as HTML",
+            {"rel": "alternate", "type": HTML, "title": ITEM_LINK_TITLES["alternate", HTML],
              "href": f"{base}?f=html"},
             {"rel": "collection", "type": "application/json", "title": self._title(cid, lang),
              "href": f"{self.url}/collections/{cid}"},
@@ -290,5 +277,4 @@ class FastItems:
         return text[: text.rindex("}")] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}"
 
     def _title(self, cid: str, lang: str) -> str:
-        titles = self.collections[cid].title
-        return titles.get(lang) or next(iter(titles.values()), cid)
+        return self.collections[cid].title_in(lang)

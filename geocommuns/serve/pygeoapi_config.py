@@ -29,16 +29,19 @@ from geocommuns.settings import Settings
 #: Where the server finds the GeoPackage, relative to the project root.
 DEFAULT_DATA = "geodata/geocommuns.gpkg"
 DEFAULT_URL = "http://127.0.0.1:5000"
-PROVIDER_CLASS = "geocommuns.serve.provider_gpkg.GeoPackageProvider"
-#: Provider of each backend: the built GeoPackage (default) or the published PostGIS tables.
-PROVIDERS = {
-    "gpkg": PROVIDER_CLASS,
+Backend = Literal["gpkg", "postgis"]
+#: Provider class of each backend: the built GeoPackage (default) or the published PostGIS
+#: tables. The one place these dotted paths are written: the fast path, the edit service
+#: and the server recognise a geocommuns collection by them
+#: (:class:`geocommuns.serve.config.ServiceConfig`).
+PROVIDERS: dict[Backend, str] = {
+    "gpkg": "geocommuns.serve.provider_gpkg.GeoPackageProvider",
     "postgis": "geocommuns.serve.provider_postgis.PostGISProvider",
 }
+PROVIDER_CLASS = PROVIDERS["gpkg"]
 #: What a PostGIS provider's ``data`` says: pygeoapi reads the URL from the environment
 #: when it loads the file, so no password is ever written in the configuration.
 POSTGIS_DATA = "${GEOCOMMUNS_DATABASE_URL}"
-Backend = Literal["gpkg", "postgis"]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: Output CRSs offered on every collection (OGC API – Features Part 2): CRS84 (the
 #: storage CRS), WGS 84 in its official latitude/longitude order, and Lambert-93.
@@ -314,7 +317,7 @@ def render_config(
             "encoding": "utf-8",
             "gzip": False,
             "languages": ["fr", "en"],
-            # CORS is added by geocommuns.serve.server (no flask-cors dependency)
+            # CORS is added by geocommuns.serve.middleware.cors (no flask-cors dependency)
             "cors": False,
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 1000},

@@ -23,7 +23,8 @@ from ogcserver import (
 )
 from werkzeug.test import Client
 
-from geocommuns.serve.server import dispatcher, normalise_query
+from geocommuns.serve.app import dispatcher
+from geocommuns.serve.pygeoapi_compat import normalise_query
 
 GEOJSON = {"Accept": "application/geo+json"}
 SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")

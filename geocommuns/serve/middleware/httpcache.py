@@ -1,4 +1,4 @@
-"""geocommuns.serve.httpcache: compressed, revalidatable GET responses (WSGI middleware).
+"""geocommuns.serve.middleware.httpcache: compressed, revalidatable GET responses (WSGI middleware).
 
 Citizens on poor connections and applications paging through whole layers download the
 same GeoJSON again and again. :func:`compressed_and_tagged` wraps a WSGI application so
@@ -20,11 +20,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+from geocommuns.serve.wsgi import StartResponse, WSGIApp, collect, header
 
 #: Smallest body worth compressing (one TCP segment).
 MIN_COMPRESS = 1400
@@ -32,11 +31,6 @@ GZIP_LEVEL = 5
 _COMPRESSIBLE = ("application/json", "application/geo+json", "application/schema+json",
                  "application/ld+json", "application/vnd.oai.openapi", "text/", "application/javascript",
                  "image/svg+xml", "application/xml")
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    name = name.lower()
-    return next((v for k, v in headers if k.lower() == name), None)
 
 
 #: pygeoapi stamps every page with the time it was made: not a change of the data.
@@ -52,37 +46,6 @@ def etag_of(body: bytes) -> str:
 def _matches(if_none_match: str, etag: str) -> bool:
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return "*" in tags or etag in tags or etag.removesuffix('"') + '-gzip"' in tags
-
-
-def collect(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes, Any]:
-    """Run a WSGI application to the end and keep its answer.
-
-    Parameters
-    ----------
-    app
-        The WSGI application.
-    environ
-        The request.
-
-    Returns
-    -------
-    tuple
-        Status line, headers, the whole body and the ``exc_info`` it passed (or None).
-    """
-    captured: dict[str, Any] = {}
-
-    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        captured.update(status=status, headers=list(headers), exc_info=exc_info)
-        return lambda data: None
-
-    result = app(environ, capture)
-    try:
-        body = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return captured["status"], captured["headers"], body, captured.get("exc_info")
 
 
 def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
@@ -105,8 +68,8 @@ def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
         status, headers, body, exc_info = collect(app, environ)
         if (
             not status.startswith("200")
-            or _header(headers, "content-encoding")
-            or _header(headers, "etag")  # someone else's validator (e.g. for If-Match): keep it
+            or header(headers, "content-encoding")
+            or header(headers, "etag")  # someone else's validator (e.g. for If-Match): keep it
         ):
             start_response(status, headers, exc_info)
             return [body]
@@ -116,7 +79,7 @@ def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
             kept = [(k, v) for k, v in headers if k.lower() not in {"content-length", "content-type"}]
             start_response("304 Not Modified", kept)
             return []
-        ctype = _header(headers, "content-type") or ""
+        ctype = header(headers, "content-type") or ""
         accepts = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower()
         if accepts and len(body) >= MIN_COMPRESS and ctype.startswith(_COMPRESSIBLE):
             body = gzip.compress(body, GZIP_LEVEL, mtime=0)

@@ -1,4 +1,4 @@
-"""Tests of geocommuns.serve.httpcache: ETags, 304 answers and gzip on GET responses."""
+"""Tests of geocommuns.serve.middleware.httpcache: ETags, 304 answers and gzip on GET responses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gzip
 
 from werkzeug.test import Client
 
-from geocommuns.serve.httpcache import compressed_and_tagged, etag_of
+from geocommuns.serve.middleware.httpcache import compressed_and_tagged, etag_of
 
 BODY = b'{"type":"FeatureCollection","features":[' + b",".join([b'{"type":"Feature"}'] * 200) + b"]}"
 

@@ -1,0 +1,160 @@
+"""geocommuns.serve.app: the WSGI application ``geocommuns serve`` runs, as a pipeline.
+
+pygeoapi's Flask application answers OGC API – Features; geocommuns puts a stack of small
+middlewares in front of it (:mod:`geocommuns.serve.middleware`, one job each).
+:func:`dispatcher` stacks them: read it top to bottom and you follow a request in.
+:func:`create_app` is what gunicorn calls in each worker: it reads the configuration once
+(:func:`geocommuns.serve.config.read_service_config`), corrects pygeoapi
+(:mod:`geocommuns.serve.pygeoapi_compat`), builds the fast path and the edit service from
+that one configuration and hands them to :func:`dispatcher`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geocommuns.errors import ServeError
+from geocommuns.serve.config import ServiceConfig, read_service_config
+from geocommuns.serve.fastpath import FastItems
+from geocommuns.serve.middleware.cors import open_to_reads, preflight
+from geocommuns.serve.middleware.fast import fast_path
+from geocommuns.serve.middleware.features import features_headers
+from geocommuns.serve.middleware.handoff import hand_off
+from geocommuns.serve.middleware.httpcache import compressed_and_tagged
+from geocommuns.serve.middleware.paging import last_page_without_next
+from geocommuns.serve.middleware.query import known_parameters_only, normalised_query
+from geocommuns.serve.middleware.static import static_files
+from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
+from geocommuns.serve.wsgi import Handler, Middleware, WSGIApp
+
+if TYPE_CHECKING:
+    from geocommuns.contrib.edits import EditService
+
+#: Environment variable naming the folder served at /map/ (set by ``geocommuns serve``).
+WEBMAP_ENV = "GEOCOMMUNS_WEBMAP_DIR"
+
+
+def stack(app: WSGIApp, *middlewares: Middleware) -> WSGIApp:
+    """Wrap ``app`` in ``middlewares``, the first one outermost (the first to see a request)."""
+    return reduce(lambda inner, middleware: middleware(inner), reversed(middlewares), app)
+
+
+def dispatcher(
+    api: WSGIApp,
+    webmap: Path | None,
+    queryables: Mapping[str, frozenset[str]] | None = None,
+    edits: Handler | None = None,
+    fast: Handler | None = None,
+) -> WSGIApp:
+    """pygeoapi behind the geocommuns middlewares, in the order a request meets them.
+
+    Parameters
+    ----------
+    api
+        pygeoapi's Flask application (or any WSGI application).
+    webmap
+        Folder served at ``/map/`` (None: no map).
+    queryables
+        Property names each collection can be filtered on; an items request with any
+        other, unknown query parameter is answered 400, as OGC API – Features Part 1
+        requires (None: no check).
+    edits
+        The OGC API – Features Part 4 writes and authenticated item reads
+        (:func:`edit_service_from_config`; None: read-only service).
+    fast
+        Answers GeoJSON pages and items by id from the providers' JSON text
+        (:class:`geocommuns.serve.fastpath.FastItems`; None: everything goes to pygeoapi).
+
+    Returns
+    -------
+    callable
+        The WSGI application.
+    """
+    return stack(
+        api,
+        compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
+        preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
+        hand_off(edits),  # Part 4 writes and token reads: the edit service answers
+        open_to_reads,  # CORS headers on every GET/HEAD answer below
+        static_files(webmap),  # /map/: the citizen map
+        features_headers,  # features said as GeoJSON, with their Link header
+        normalised_query,  # filter-lang and sortby as pygeoapi reads them
+        known_parameters_only(queryables),  # unknown query parameter: 400
+        fast_path(fast),  # GeoJSON pages and items from the database's JSON text
+        last_page_without_next,  # pygeoapi's next link after the last page dropped
+    )
+
+
+def edit_service_from_config(config: ServiceConfig) -> EditService | None:
+    """The Part 4 edit service of a configuration's PostGIS collections.
+
+    Parameters
+    ----------
+    config
+        The service configuration.
+
+    Returns
+    -------
+    EditService or None
+        None when no collection is served from PostGIS (the GeoPackage is read-only).
+
+    Raises
+    ------
+    ServeError
+        When the PostGIS collections name more than one database.
+    """
+    from geocommuns.contrib.edits import EditService
+    from geocommuns.serve.provider import layer_definitions, project_path, settings
+
+    postgis = config.served_by("postgis")
+    urls = {c.provider.data for c in postgis.values() if c.provider is not None}
+    tables = [c.provider.table for c in postgis.values() if c.provider is not None and c.provider.table]
+    if not urls:
+        return None
+    if len(urls) > 1:
+        msg = f"{config.path}: the PostGIS collections must share one database, found {len(urls)}"
+        raise ServeError(msg)
+    current = settings()
+    every = layer_definitions(project_path(current.layers_dir))
+    layers = {t: every[t] for t in tables if t in every}
+    return EditService(urls.pop(), layers, current.territory)
+
+
+def create_app() -> WSGIApp:
+    """The WSGI application gunicorn runs (``geocommuns.serve.app:create_app()``).
+
+    ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` must be set before pygeoapi's Flask
+    module is imported; ``geocommuns serve`` sets them.
+
+    Returns
+    -------
+    callable
+        The WSGI application.
+
+    Raises
+    ------
+    ServeError
+        When the environment variables are missing.
+    """
+    missing = [v for v in ("PYGEOAPI_CONFIG", "PYGEOAPI_OPENAPI") if not os.environ.get(v)]
+    if missing:
+        msg = f"{', '.join(missing)} not set; start the server with 'geocommuns serve'"
+        raise ServeError(msg)
+    from pygeoapi.flask_app import APP
+
+    config = read_service_config(Path(os.environ["PYGEOAPI_CONFIG"]))
+    edits = edit_service_from_config(config)
+    if edits is not None:
+        from geocommuns.contrib.edits import PART4_CONFORMANCE
+
+        patch_pygeoapi(PART4_CONFORMANCE)
+    else:
+        patch_pygeoapi()
+    webmap = os.environ.get(WEBMAP_ENV)
+    return dispatcher(
+        APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config)
+    )
