@@ -5,7 +5,11 @@ from __future__ import annotations
 from downstream import downstream
 from werkzeug.test import Client
 
-from geocommuns.serve.middleware.query import known_parameters_only, normalised_query, unknown_parameters
+from geocommuns.serve.middleware.query import (
+    known_parameters_only,
+    normalised_query,
+    unknown_parameters,
+)
 
 QUERYABLES = {"equipements": frozenset({"nom", "categorie"})}
 
