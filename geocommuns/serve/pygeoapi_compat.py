@@ -31,6 +31,17 @@ upgrade of pygeoapi is then a reading of the failing canaries, each pointing her
    know (``?ooga=booga`` answers 200 with every feature); Part 1
    (``/req/core/query-param-unknown``) requires a 400.
    :mod:`geocommuns.serve.middleware.query` refuses them with this list.
+9. :func:`geocommuns.serve.openapi.self_contained`: the OpenAPI document pygeoapi
+   generates refers to the OGC schema repositories (``$ref: https://schemas.opengis.net/...``),
+   which a client without internet access, and OpenAPI tooling, cannot resolve; each
+   remote reference is replaced by a local component. It keeps its own module (a
+   hundred lines of replacement components, with their own tests in test_openapi.py).
+
+Where a correction is applied: 1 and 2 by :func:`patch_pygeoapi` when a worker starts
+(:func:`geocommuns.serve.app.create_app`); 3, 4 and 8 by
+:mod:`geocommuns.serve.middleware.query`; 5 by :mod:`geocommuns.serve.middleware.paging`;
+6 by :mod:`geocommuns.serve.middleware.features`; 7 by the fast path; 9 when the OpenAPI
+document is written (:func:`geocommuns.serve.pygeoapi_config.write_openapi`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 ITEMS = "/collections/equipements/items"
@@ -65,6 +67,10 @@ def main() -> None:
     fid = middle["features"][0]["id"]
     item = get(f"{ITEMS}/{fid}", f="json")
     out["item"] = {"content_type": item.headers["Content-Type"], "links": _links(item.get_json())}
+    from pygeoapi.openapi import generate_openapi_document
+
+    document = generate_openapi_document(Path(sys.argv[1]), "yaml", fail_on_invalid_collection=True)
+    out["openapi_remote_refs"] = len(re.findall(r"\$ref: ['\"]?https?://", document))
     print(json.dumps(out))
 
 

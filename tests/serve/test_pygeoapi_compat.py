@@ -124,3 +124,9 @@ def test_canary_7_link_titles_are_those_the_fast_path_copies(stock):
 def test_canary_8_unknown_query_parameters_are_ignored(stock):
     """pygeoapi_compat 8: pygeoapi answers 200 to an unknown query parameter (Part 1 wants 400)."""
     assert stock["unknown_parameter"]["status"] == 200
+
+
+def test_canary_9_openapi_document_refers_to_remote_schemas(stock):
+    """pygeoapi_compat 9: pygeoapi's OpenAPI document has $ref links to the OGC schema
+    repositories; geocommuns.serve.openapi.self_contained replaces them."""
+    assert stock["openapi_remote_refs"] > 0
