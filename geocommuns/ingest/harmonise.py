@@ -23,6 +23,7 @@ from geocommuns.definitions.layerdef import ExcludeRule, FieldDef, LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.errors import SourceDefinitionError
+from geocommuns.ingest.hours import column_label, label_cells
 from geocommuns.ingest.position import WGS84, guess_geometry, positions_from
 from geocommuns.ingest.reader import RawTable
 from geocommuns.ingest.report import REDACTED, SourceReport
@@ -168,8 +169,12 @@ class _Coded:
         return np.asarray(flags, dtype=bool)[self.codes] if flags else np.zeros(0, dtype=bool)
 
 
-def _mapped_column(frame: pd.DataFrame, columns: list[str]) -> _Coded:
-    """What ``_raw_value`` gives for each row, computed once per distinct combination."""
+def _mapped_column(
+    frame: pd.DataFrame,
+    columns: list[str],
+    combine: Callable[[dict[str, Any], list[str]], Any] = _raw_value,
+) -> _Coded:
+    """What ``combine`` (``_raw_value``) gives for each row, once per distinct combination."""
     coded = [code_column(frame[c].to_numpy(dtype=object)) for c in columns]
     codes, uniques = coded[0]
     if len(columns) == 1:
@@ -184,7 +189,7 @@ def _mapped_column(frame: pd.DataFrame, columns: list[str]) -> _Coded:
         keys = np.asarray(combined, dtype=np.int64)
     table = np.hstack(parts)
     raws = [
-        _raw_value({c: coded[j][1][k] for j, (c, k) in enumerate(zip(columns, combo, strict=True))}, columns)
+        combine({c: coded[j][1][k] for j, (c, k) in enumerate(zip(columns, combo, strict=True))}, columns)
         for combo in table.tolist()
     ]
     return _Coded(np.asarray(keys, dtype=np.intp), raws)
@@ -364,7 +369,8 @@ def harmonise_table(
     # Raw values per field: mapped column(s), value map, then constants where missing.
     raw: dict[str, _Coded] = {}
     for name, cols in mapping.items():
-        coded = _mapped_column(frame, cols)
+        day_columns = name == "horaires" and len(cols) > 1
+        coded = _mapped_column(frame, cols, _day_columns_joiner(source) if day_columns else _raw_value)
         value_map = source.values.get(name)
         coded.raws = [_apply_value_map(r, value_map) for r in coded.raws]
         raw[name] = coded
@@ -388,6 +394,14 @@ def harmonise_table(
         f.name: _parse_field(f, raw.get(f.name, nothing), mapping.get(f.name), default_date)
         for f in fields
     }
+    keep_hours_text = (
+        "horaires" in parsed
+        and "horaires_texte" in parsed
+        and "horaires_texte" not in mapping
+        and "horaires_texte" not in source.constants
+    )
+    if keep_hours_text:
+        parsed["horaires_texte"] = _unconverted_hours(parsed["horaires"], raw.get("horaires", nothing))
     field_errors = np.zeros(n, dtype=bool)
     for p in parsed.values():
         field_errors |= p.rows_with(p.errors)
@@ -504,6 +518,49 @@ def harmonise_table(
     report.features_written = len(rows)
     features = _features_from_columns(layer, out, points[rows])
     return Harmonised(features=features, report=report)
+
+
+def _day_columns_joiner(source: SourceDef) -> Callable[[dict[str, Any], list[str]], Any]:
+    """Joins several ``horaires`` columns as one French text naming each column's day.
+
+    The day (and half-day) of a column comes from ``options.horaires_jours`` (``{"H1":
+    "lundi matin"}``) or else from its name (``h_lundi``, ``Lundi après-midi``).
+    """
+    declared = {str(k): str(v) for k, v in dict(source.options.get("horaires_jours") or {}).items()}
+
+    def join(record: dict[str, Any], columns: list[str]) -> Any:
+        labelled = [
+            (declared.get(c) or column_label(c) or c, text_of(record[c]))
+            for c in columns
+            if not is_missing(record.get(c))
+        ]
+        return label_cells(labelled) or None
+
+    return join
+
+
+def _unconverted_hours(hours: _Parsed, coded: _Coded) -> _Parsed:
+    """``horaires_texte``: the hours as written where they could not be converted.
+
+    Such a value is never silently emptied: it is kept here and the warning says so.
+    """
+    n = len(hours.values)
+    texts = np.full(n, None, dtype=object)
+    warnings = hours.warnings.copy()
+    for k in range(n):
+        raw = coded.raws[k] if k < len(coded.raws) else None
+        if hours.values[k] is None and warnings[k] is not None and not is_missing(raw):
+            texts[k] = str(raw).strip()
+            warnings[k] = str(warnings[k]).replace(
+                "; value left empty", "; kept as written in horaires_texte"
+            )
+    hours.warnings = warnings
+    return _Parsed(
+        codes=hours.codes,
+        values=texts,
+        errors=np.full(n, None, dtype=object),
+        warnings=np.full(n, None, dtype=object),
+    )
 
 
 def _originals(frame: pd.DataFrame, rows: list[int]) -> dict[int, dict[str, Any]]:

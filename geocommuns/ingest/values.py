@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import opening_hours
 import pandas as pd
 import phonenumbers
 
 from geocommuns.definitions.layerdef import FieldDef
+from geocommuns.ingest.hours import french_to_osm
 
 #: Cell contents that mean "no value" in files communes really send.
 MISSING = frozenset({"", "na", "n/a", "#n/d", "#n/a", "nan", "none", "null", "nr", "-", "?"})
@@ -229,13 +229,14 @@ def _uri(text: str) -> Parsed:
 
 def _opening_hours(text: str) -> Parsed:
     value = text.strip()
-    if not opening_hours.validate(value):
+    converted = french_to_osm(value)
+    if converted is None:
         msg = (
-            f"{value!r} is not in OpenStreetMap opening_hours syntax "
-            "(e.g. 'Mo-Fr 08:30-12:00,13:30-17:30; Sa 09:00-12:00')"
+            f"{value!r} is not in OpenStreetMap opening_hours syntax and could not be "
+            "converted (e.g. 'Mo-Fr 08:30-12:00,13:30-17:30; Sa 09:00-12:00')"
         )
         raise ValueProblem(msg)
-    return Parsed(value)
+    return Parsed(converted)
 
 
 _FORMATS: dict[str, Callable[[str], Parsed]] = {

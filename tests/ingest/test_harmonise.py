@@ -446,3 +446,41 @@ def test_declared_mapping_is_not_listed_as_guessed(
 ) -> None:
     result = _harmonise(_rows(1), layers, grand_cahors, mapping={"nom": "nom"})
     assert "nom" not in result.report.info["guessed_mapping"]
+
+
+def test_opening_hours_in_french_converted_or_kept_as_text(
+    layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    rows = _rows(3)
+    rows[0]["horaires"] = "du lundi au vendredi de 9h à 12h et de 14h à 17h"
+    rows[1]["horaires"] = "Un samedi sur deux, le matin"
+    rows[2]["horaires"] = "Mo-Fr 08:30-12:00"
+    result = _harmonise(rows, layers, grand_cahors)
+    _assert_accounting(result)
+    assert result.report.rows_rejected == 0
+    features = result.features
+    assert features["horaires"].tolist() == ["Mo-Fr 09:00-12:00,14:00-17:00", None, "Mo-Fr 08:30-12:00"]
+    assert features["horaires_texte"].tolist() == [None, "Un samedi sur deux, le matin", None]
+    warnings = [(w.row, w.field, w.message) for w in result.report.warnings if w.field == "horaires"]
+    assert len(warnings) == 1
+    assert warnings[0][0] == 2
+    assert warnings[0][2].endswith("kept as written in horaires_texte")
+
+
+def test_day_and_half_day_columns_for_horaires(
+    layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    rows = _rows(2)
+    rows[0].update({"Lundi matin": "8h30-12h", "Lundi après-midi": "13h30-17h", "H3": "9h-12h"})
+    rows[1].update({"Lundi matin": "8h30-12h", "Lundi après-midi": "fermé", "H3": ""})
+    result = _harmonise(
+        rows, layers, grand_cahors,
+        mapping={"horaires": ["Lundi matin", "Lundi après-midi", "H3"]},
+        options={"horaires_jours": {"H3": "samedi matin"}},
+    )
+    _assert_accounting(result)
+    assert result.features["horaires"].tolist() == [
+        "Mo 08:30-12:00,13:30-17:00; Sa 09:00-12:00",
+        "Mo 08:30-12:00",
+    ]
+    assert result.features["horaires_texte"].isna().all()

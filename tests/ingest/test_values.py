@@ -143,10 +143,14 @@ def test_valid_opening_hours(raw: str) -> None:
     assert _parse(raw, format="opening_hours") == Parsed(raw)
 
 
-@pytest.mark.parametrize("raw", ["lundi 9h-12h", "Mo-Fr 8h30-12h", "du lundi au vendredi", "Mo-Fr 25:00-26:00"])
+@pytest.mark.parametrize("raw", ["Mo-Fr 8h30-12h", "du lundi au vendredi", "Mo-Fr 25:00-26:00"])
 def test_invalid_opening_hours(raw: str) -> None:
     with pytest.raises(ValueProblem, match="OpenStreetMap opening_hours syntax"):
         _parse(raw, format="opening_hours")
+
+
+def test_french_opening_hours_are_converted() -> None:
+    assert _parse("lundi 9h-12h", format="opening_hours") == Parsed("Mo 09:00-12:00")
 
 
 # ------------------------------------------------------------------ types
