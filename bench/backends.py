@@ -17,7 +17,8 @@ Six backends serve the same synthetic layer:
 ``http-floor``
     The same gunicorn stack returning captured responses (:mod:`bench.floor`).
 
-Every server runs in its own process group and is stopped by that group's id.
+Every server runs in its own process group and is stopped by that group's id
+(:mod:`harness.processes`, which the tests use too).
 """
 
 from __future__ import annotations
@@ -26,21 +27,25 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from geocommuns.serve.pygeoapi_config import config_from_settings, write_config
 from geocommuns.settings import Settings
+from harness.processes import (
+    ServerNotReady,
+    Service,
+    clean_environment,
+    free_port,
+    serve_argv,
+    spawned,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPG_VENV = ROOT / "bench" / ".venv-tipg"
@@ -73,24 +78,13 @@ class Workspace:
     serve_argv: list[str] | None = None
 
 
-@dataclass
-class Server:
-    """A server under test."""
+@dataclass(kw_only=True)
+class Server(Service):
+    """A server under test: a running service, which backend it is, where its items are."""
 
     backend: str
-    url: str
     #: Path of the benchmarked collection's items (``/collections/<id>/items``).
     items: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    argv: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgis_provider_available() -> bool:
@@ -197,11 +191,7 @@ def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list
             msg = "geocommuns.serve.provider_postgis is not there yet (the lead is writing it)"
             raise BackendUnavailable(msg)
         config = _geocommuns_config(ws, folder, postgis=postgis)
-        argv = [
-            str(Path(sys.executable).parent / "geocommuns"), "serve", "--port", str(port),
-            "--workers", str(ws.workers), "--config", str(config),
-            "--openapi", str(folder / "openapi.yml"),
-        ]
+        argv = serve_argv(port, config, folder / "openapi.yml", workers=ws.workers)
         env = {"GEOCOMMUNS_ROOT": str(ROOT), "GEOCOMMUNS_OUTPUT": str(ws.gpkg)}
         if postgis:
             env["GEOCOMMUNS_DATABASE_URL"] = ws.database_url
@@ -253,42 +243,6 @@ def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list
     return argv, env, items
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
-    """Wait until ``url`` answers 200.
-
-    Raises
-    ------
-    BackendUnavailable
-        When the server exits or does not answer in time (with the end of its log).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            msg = f"server exited with {process.returncode}: {log.read_text(errors='replace')[-1500:]}"
-            raise BackendUnavailable(msg)
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            msg = f"server not ready after {timeout:.0f} s: {log.read_text(errors='replace')[-1500:]}"
-            raise BackendUnavailable(msg)
-        time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server's process group (its own, from ``start_new_session``)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def running(backend: str, ws: Workspace) -> Iterator[Server]:
     """Start ``backend``, wait until it answers, yield it, always stop it.
@@ -302,16 +256,9 @@ def running(backend: str, ws: Workspace) -> Iterator[Server]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv, extra, items = _command(backend, ws, folder, port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOCOMMUNS_", "PYGEOAPI_", "TIPG_"))}
-    env.update(extra)
-    log = folder / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
     try:
-        wait_ready(url + "/", process, log)
-        yield Server(backend=backend, url=url, items=items, process=process, log=log, argv=argv)
-    finally:
-        stop(process)
+        with spawned(argv, port=port, log=folder / "server.log", env=clean_environment(extra)) as s:
+            yield Server(backend=backend, items=items, url=s.url, port=s.port,
+                         process=s.process, log=s.log, argv=s.argv)
+    except ServerNotReady as e:
+        raise BackendUnavailable(str(e)) from e

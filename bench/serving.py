@@ -3,7 +3,8 @@
 ``python -m bench.serving`` (what ``bench/run`` calls):
 
 1. writes (or reuses) the synthetic GeoPackage of :mod:`bench.synth` under ``bench/data/``;
-2. starts a throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 and loads the layers with
+2. starts a throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 (:mod:`harness.postgres`,
+   the tests' too) and loads the layers with
    :func:`geocommuns.publish.postgis.publish`;
 3. for each backend of :mod:`bench.backends`, in turn: starts it, checks its answer to
    every case (:mod:`bench.cases`), then loads it with wrk (:mod:`bench.load`) for each case
@@ -22,7 +23,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -49,23 +49,14 @@ from bench.synth import TERRITORY, write_synthetic_gpkg
 from geocommuns.definitions.layerdef import layers_from_dir
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.publish.postgis import publish
+from harness.postgres import PACKAGES as POSTGIS_PACKAGES
+from harness.postgres import postgis_available, throwaway_postgis
 
 logger = logging.getLogger("bench.serving")
 
 LAYER = "equipements"
 #: Other layers are generated too (the server config lists all five), this many features.
 OTHER_LAYERS_MAX = 10_000
-
-
-def _pgserver() -> object:
-    """The tests' throwaway PostgreSQL cluster helper (tests/pgserver.py)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import pgserver
-
-    if not pgserver.postgis_available():
-        msg = "PostgreSQL with PostGIS is missing; run: apt-get install -y postgresql-15-postgis-3"
-        raise SystemExit(msg)
-    return pgserver
 
 
 def dataset(features: int, seed: int, data_dir: Path) -> Path:
@@ -241,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         territory=territory, seed=args.seed,
     )
     cases = {k: v for k, v in all_cases.items() if k in wanted}
-    pgserver = _pgserver()
+    if not postgis_available():
+        msg = f"PostgreSQL with PostGIS is missing; run: apt-get install -y {POSTGIS_PACKAGES}"
+        raise SystemExit(msg)
     notes = list(args.note)
     rows: list[Row] = []
     skipped: dict[str, str] = {}
@@ -249,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = os.getloadavg()
     started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="geocommuns-bench-") as tmp, \
-            pgserver.throwaway_postgis() as url:  # type: ignore[attr-defined]
+            throwaway_postgis("bench") as url:
         t = time.monotonic()
         publish(url, gpkg, layers)
         logger.info("published to PostGIS in %.0f s", time.monotonic() - t)

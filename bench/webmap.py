@@ -22,19 +22,17 @@ and ``bench/webmap.json``. Options: ``--sizes 1000,10000 --runs 3 --out-dir DIR`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.backends import free_port, stop, wait_ready
 from bench.synth import synthetic_layer
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.territory import territory_from_spec
@@ -42,6 +40,7 @@ from geocommuns.ingest.store import write_geopackage
 from geocommuns.publish.webmap import write_webmap
 from geocommuns.serve.pygeoapi_config import config_from_settings, write_config
 from geocommuns.settings import Settings
+from harness.processes import Service, clean_environment, geocommuns_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 10_000, 100_000)
@@ -86,29 +85,13 @@ def write_data(path: Path, total: int, layers: dict[str, LayerDef]) -> dict[str,
     return counts
 
 
-def serve(folder: Path, gpkg: Path, webmap: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``geocommuns serve`` on ``gpkg`` with ``webmap`` at /map/; return it and its URL."""
+def serve(folder: Path, gpkg: Path, webmap: Path) -> contextlib.AbstractContextManager[Service]:
+    """``geocommuns serve`` on ``gpkg`` with ``webmap`` at /map/, until the block ends."""
     settings = Settings(output=gpkg, root=ROOT, database_url=None)
     config = folder / "pygeoapi-config.yml"
     write_config(config_from_settings(settings, extent="data", data=str(gpkg), backend="gpkg"), config)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEOCOMMUNS_", "PYGEOAPI_"))}
-    env["GEOCOMMUNS_WEBMAP_DIR"] = str(webmap)
-    log = folder / "server.log"
-    exe = Path(sys.executable).with_name("geocommuns")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(exe), "serve", "--port", str(port), "--workers", "2", "--config", str(config),
-             "--openapi", str(folder / "openapi.yml")],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        wait_ready(url + "/", process, log)
-    except Exception:
-        stop(process)
-        raise
-    return process, url
+    env = clean_environment({"GEOCOMMUNS_WEBMAP_DIR": str(webmap)})
+    return geocommuns_serve(folder, config, workers=2, env=env)
 
 
 def measure(browser: Any, url: str) -> dict[str, float]:
@@ -183,8 +166,8 @@ def run(sizes: Sequence[int], runs: int, out_dir: Path) -> list[dict[str, Any]]:
                 written = write_webmap(gpkg, layers, territory, target, mode=mode, api="../..")
                 print(f"{size} {mode}: page written in {time.perf_counter() - started:.1f} s "
                       f"({written.bytes_written:,} bytes)", flush=True)
-            process, url = serve(folder, gpkg, site)
-            try:
+            with serve(folder, gpkg, site) as server:
+                url = server.url
                 for mode in ("static", "live"):
                     path = pages[mode].relative_to(site) / "index.html"
                     samples = [measure(browser, f"{url}/map/{path.as_posix()}") for _ in range(runs)]
@@ -193,8 +176,6 @@ def run(sizes: Sequence[int], runs: int, out_dir: Path) -> list[dict[str, Any]]:
                         row[key] = statistics.median(s[key] for s in samples)
                     results.append(row)
                     print(json.dumps(row), flush=True)
-            finally:
-                stop(process)
         browser.close()
     return results
 

@@ -1,8 +1,14 @@
-"""Shared fixtures of the unit tests: the shipped layers, the Grand Cahors territory, helpers."""
+"""Shared fixtures of the tests: the shipped layers, the Grand Cahors territory, PostGIS, helpers.
+
+PostgreSQL: one throwaway cluster per session (:func:`pg_cluster`, started by the first
+test that needs it), one database per test module (:func:`database_url`), dropped when
+the module ends, so that no module sees another's tables, whatever subset runs.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,8 @@ from pyproj import Transformer
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory, territory_from_spec
+from harness.postgres import PACKAGES as POSTGIS_PACKAGES
+from harness.postgres import Cluster, cluster, postgis_available
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS_DIR = ROOT / "layers"
@@ -45,13 +53,32 @@ def make_source(path: Path | None = None, layer: str = "equipements", **kw: obje
     return SourceDef.model_validate(data)
 
 
+def require(what: str, present: bool, missing: str) -> None:
+    """Skip the test when ``present`` is false, or fail it if ``GEOCOMMUNS_REQUIRE_<what>=1``.
+
+    CI (``.ci/run``) sets the ``GEOCOMMUNS_REQUIRE_*`` variables, so that what it installed
+    is really tested there, while a developer without it gets a skip with ``missing``
+    (what is absent and how to install it).
+    """
+    if present:
+        return
+    variable = f"GEOCOMMUNS_REQUIRE_{what}"
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {missing}")
+    pytest.skip(missing)
+
+
 def require_realdata() -> Path:
     """The real-data folder; skip when it is absent, fail if GEOCOMMUNS_REQUIRE_REALDATA=1."""
-    if REALDATA.is_dir():
-        return REALDATA
-    if os.environ.get("GEOCOMMUNS_REQUIRE_REALDATA") == "1":
-        pytest.fail(f"GEOCOMMUNS_REQUIRE_REALDATA=1 but the real data folder {REALDATA} is absent")
-    pytest.skip(f"real data folder {REALDATA} is absent (tests marked 'realdata' need it)")
+    require("REALDATA", REALDATA.is_dir(),
+            f"the real data folder {REALDATA} is absent (tests marked 'realdata' need it)")
+    return REALDATA
+
+
+def require_postgis() -> None:
+    """Skip without PostgreSQL + PostGIS, fail instead if GEOCOMMUNS_REQUIRE_POSTGIS=1."""
+    require("POSTGIS", postgis_available(),
+            f"PostgreSQL/PostGIS not installed (apt-get install {POSTGIS_PACKAGES})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -64,3 +91,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def realdata_dir() -> Path:
     return require_realdata()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """The session's throwaway PostgreSQL + PostGIS cluster (skipped without PostGIS)."""
+    require_postgis()
+    with cluster() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def database_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]:
+    """A PostGIS database of this test module's own, dropped when the module ends."""
+    url = pg_cluster.create_database(request.module.__name__)
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture
+def own_database_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]:
+    """A PostGIS database for this test alone, dropped after it."""
+    url = pg_cluster.create_database(request.node.name)
+    yield url
+    pg_cluster.drop_database(url)

@@ -3,29 +3,26 @@
 The GeoPackage goes through ``features_frame`` and ``write_geopackage`` exactly as a build
 does. It plants known values in every sensitive field, so tests can check that none of
 them is ever served. The server is ``geocommuns serve`` (gunicorn, several workers) on a
-free 127.0.0.1 port.
+free 127.0.0.1 port, started and stopped by :mod:`harness.processes` (which the benchmarks
+use too).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import pytest
 import yaml
 
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.ingest.harmonise import features_frame
 from geocommuns.ingest.store import write_geopackage
 from geocommuns.serve.pygeoapi_config import render_config, resolve_extents, write_config
+from harness.processes import geocommuns_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["sport", "culture", "administratif", "social", "numerique"]
@@ -129,16 +126,9 @@ def write_sample_gpkg(path: Path, layers: dict[str, LayerDef], *, all_layers: bo
     write_geopackage(frames, layers, path)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class RunningServer:
-    """A running ``geocommuns serve``."""
+    """A running ``geocommuns serve`` (see :func:`harness.processes.geocommuns_serve`)."""
 
     url: str
     port: int
@@ -172,78 +162,55 @@ def write_test_config(
 @contextlib.contextmanager
 def running_server(folder: Path, config: Path, *, workers: int = 2) -> Iterator[RunningServer]:
     """Start ``geocommuns serve`` on a free port, wait until it answers, always stop it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = folder / "server.log"
-    exe = Path(sys.executable).parent / "geocommuns"
-    cmd = [
-        str(exe), "serve", "--port", str(port), "--workers", str(workers),
-        "--config", str(config), "--openapi", str(folder / "openapi.yml"),
-    ]
-    env = {**os.environ, "GEOCOMMUNS_ROOT": str(ROOT)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                msg = f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
-                raise RuntimeError(msg)
-            try:
-                if httpx.get(url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                msg = f"server not ready after 60 s:\n{log.read_text(errors='replace')}"
-                raise RuntimeError(msg)
-            time.sleep(0.2)
-        yield RunningServer(url=url, port=port, process=proc, config=config, log=log)
-    finally:
-        if proc.poll() is None:
-            # the process group is this server's own (start_new_session): master and workers
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+    with geocommuns_serve(folder, config, workers=workers) as service:
+        yield RunningServer(url=service.url, port=service.port, process=service.process,
+                            config=config, log=service.log)
 
 
 @contextlib.contextmanager
 def served_sample(
-    folder: Path, layers: dict[str, LayerDef], backend: str, *, all_layers: bool = False
+    folder: Path,
+    layers: dict[str, LayerDef],
+    backend: str,
+    *,
+    database_url: str | None = None,
+    all_layers: bool = False,
 ) -> Iterator[RunningServer]:
     """The sample GeoPackage served by ``geocommuns serve`` on ``backend`` (gpkg or postgis).
 
-    For PostGIS, a throwaway server is started and the layers published into it; the
-    caller skips when PostGIS is not installed (see :func:`skip_without_postgis`).
-    ``all_layers`` puts a feature in every layer (conteneurs is empty otherwise).
+    For PostGIS, the layers are published into ``database_url`` (the module's database:
+    the ``database_url`` fixture of tests/conftest.py, which skips without PostGIS; see
+    :func:`sample_database`). ``all_layers`` puts a feature in every layer (conteneurs is
+    empty otherwise).
     """
-    from pgserver import throwaway_postgis
-
     from geocommuns.publish.postgis import publish
 
     gpkg = folder / "geocommuns.gpkg"
     write_sample_gpkg(gpkg, layers, all_layers=all_layers)
-    with contextlib.ExitStack() as stack:
+    if backend == "postgis":
+        if database_url is None:
+            msg = "served_sample(backend='postgis') needs the database_url to publish into"
+            raise ValueError(msg)
+        publish(database_url, gpkg, layers)
+    else:
         database_url = None
-        if backend == "postgis":
-            database_url = stack.enter_context(throwaway_postgis())
-            publish(database_url, gpkg, layers)
-        config = write_test_config(folder, gpkg, layers, database_url=database_url)
-        srv = stack.enter_context(running_server(folder, config, workers=2))
+    config = write_test_config(folder, gpkg, layers, database_url=database_url)
+    with running_server(folder, config, workers=2) as srv:
         srv.backend = backend
         srv.database_url = database_url
         yield srv
 
 
-def skip_without_postgis(backend: str) -> None:
-    """Skip a PostGIS-backed test when PostgreSQL/PostGIS is absent (fail in CI instead)."""
-    import pytest
-    from pgserver import postgis_available
+def sample_database(
+    request: pytest.FixtureRequest, backend: str, *, own: bool = False
+) -> str | None:
+    """The module's PostGIS database for ``backend`` "postgis" (None for "gpkg").
 
-    if backend == "postgis" and not postgis_available() and os.environ.get("GEOCOMMUNS_REQUIRE_POSTGIS") != "1":
-        pytest.skip("PostgreSQL/PostGIS not installed (apt postgresql-15-postgis-3)")
+    Asked of pytest only for PostGIS, so that the GeoPackage half of a test parametrised
+    over both backends runs without PostgreSQL; skips (or fails, in CI) without PostGIS.
+    With ``own``, a database for the requesting test alone (``own_database_url``), for a
+    test that serves other data than its module's server.
+    """
+    if backend != "postgis":
+        return None
+    return str(request.getfixturevalue("own_database_url" if own else "database_url"))

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from conftest import CAHORS_LONLAT, LAYERS_DIR, project
 
+pytestmark = pytest.mark.slow  # each test runs the geocommuns command in a new process
+
 GEOCOMMUNS = Path(sys.executable).with_name("geocommuns")
 LON, LAT = CAHORS_LONLAT
 INSIDE = [(LON, LAT), (1.4700, 44.4600), (1.5134, 44.4564)]

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import notebook
+import pytest
 from conftest import ROOT
 
 from geocommuns.ingest.build import build
 from geocommuns.publish.indicators import compute_indicators
 from geocommuns.settings import Settings
+
+pytestmark = pytest.mark.slow  # each test runs a notebook in a Jupyter kernel
 
 NOTEBOOKS = ROOT / "notebooks"
 ENV = {"GEOCOMMUNS_ROOT": str(ROOT), "GEOCOMMUNS_INDICATORS_DATE": "2026-11-01"}

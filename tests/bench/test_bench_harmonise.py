@@ -61,6 +61,7 @@ def test_delivery_exercises_every_reject_kind(
     assert {"nb_conteneurs", "horaires", "code_postal"} <= fields
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="needs ogr2ogr (gdal-bin)")
 def test_benchmark_run_writes_table_and_json(tmp_path: Path) -> None:
     output = tmp_path / "harmonise.json"

@@ -16,7 +16,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import project
-from pgserver import postgis_available, throwaway_postgis
 
 from geocommuns.contrib.audit import ensure_schema as ensure_audit
 from geocommuns.contrib.audit import recent
@@ -26,21 +25,10 @@ from geocommuns.definitions.sourcedef import source_from_yaml
 from geocommuns.ingest.build import harmonise_source
 from geocommuns.publish.postgis import publish_layer
 
-pytestmark = pytest.mark.skipif(
-    not postgis_available() and os.environ.get("GEOCOMMUNS_REQUIRE_POSTGIS") != "1",
-    reason="PostgreSQL/PostGIS not installed (apt postgresql-15-postgis-3)",
-)
-
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "geodata" / "sources"
 DELIVERY = SOURCES / "46042-cahors" / "pav_cahors.csv"
 PREFIX = "46042-cahors-conteneurs--"
-
-
-@pytest.fixture(scope="module")
-def database_url():
-    with throwaway_postgis() as url:
-        yield url
 
 
 @pytest.fixture
@@ -156,6 +144,7 @@ def test_failed_contribution_leaves_the_layer_unchanged(tmp_path, database_url, 
     assert table_state(database_url) == before
 
 
+@pytest.mark.slow
 def test_users_and_audit_commands(tmp_path, database_url, published):
     env = {**os.environ, "GEOCOMMUNS_DATABASE_URL": database_url}
     exe = [str(Path(sys.executable).parent / "geocommuns")]

@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from ogcserver import served_sample, skip_without_postgis
+from ogcserver import served_sample
 
 from geocommuns.contrib.audit import ensure_schema as ensure_audit
 from geocommuns.contrib.auth import add_user, authenticate, list_users, revoke_user
 from geocommuns.definitions.layerdef import LayerDef
+
+pytestmark = pytest.mark.slow  # a real server on PostGIS, hundreds of HTTP round trips
 
 #: Commune A (the contributor's) and commune B (a neighbour), both in the Grand Cahors.
 CAHORS, PRADINES = "46042", "46224"
@@ -53,10 +55,9 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, layers) -> Env:
-    skip_without_postgis("postgis")
+def env(tmp_path_factory, layers, database_url) -> Env:
     folder = tmp_path_factory.mktemp("edits")
-    with served_sample(folder, layers, "postgis") as srv:
+    with served_sample(folder, layers, "postgis", database_url=database_url) as srv:
         assert srv.database_url
         with psycopg.connect(srv.database_url, autocommit=True) as conn:
             tokens: dict[str, str | None] = {

@@ -173,6 +173,7 @@ def test_osm_and_commune_sources_merged_with_a_readable_report(built):
     )
 
 
+@pytest.mark.slow
 def test_build_command_prints_the_conflation_summary(tmp_path):
     env = {
         **os.environ,

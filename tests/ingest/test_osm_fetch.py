@@ -92,6 +92,7 @@ def test_fetch_from_recorded_answer_then_read_offline(layers, tmp_path):
     assert townhall["date_maj"] == "2026-11-23" and townhall["licence"] == "ODbL-1.0"
 
 
+@pytest.mark.slow
 def test_cli_fetch_offline_one_message_exit_1(tmp_path):
     out = tmp_path / "x.osm"
     env = {
@@ -120,6 +121,7 @@ def test_cli_fetch_offline_one_message_exit_1(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_fetch_unknown_layer(tmp_path):
     env = {**os.environ, "GEOCOMMUNS_LAYERS_DIR": str(LAYERS_DIR), "NO_COLOR": "1"}
     result = subprocess.run(

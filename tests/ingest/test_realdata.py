@@ -271,6 +271,7 @@ def _validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "code"),
     [("wifi-toulouse", 0), ("pav-paris-trilib", 0), ("tiers-lieux-occitanie-2016", 1)],
@@ -286,6 +287,7 @@ def test_cli_validate_exit_codes(name: str, code: int) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_cli_validate_unreadable_file(tmp_path: Path) -> None:
     broken = tmp_path / "bornes.geojson"
     broken.write_bytes(b"\x00\x01 not a GeoJSON at all")

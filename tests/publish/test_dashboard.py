@@ -15,6 +15,8 @@ from geocommuns.publish.dashboard import render_html, write_dashboard
 from geocommuns.publish.indicators import compute_indicators
 from geocommuns.settings import Settings
 
+pytestmark = pytest.mark.slow  # the dashboard is built and opened in Chromium
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -48,6 +48,7 @@ def exported(built, layers, tmp_path_factory):
     return {r.layer: r for r in export_all(built, layers, out, publisher=PUBLISHER, now=NOW)}
 
 
+@pytest.mark.slow
 def test_every_layer_has_its_downloads_and_metadata(exported, built):
     assert set(exported) == {"equipements", "conteneurs", "wifi", "tiers_lieux", "telesante"}
     for layer_id, result in exported.items():
@@ -286,6 +287,7 @@ def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_export_validate(built, tmp_path):
     schemas = require_schemas()
     result = _run(
@@ -303,6 +305,7 @@ def test_cli_export_validate(built, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_cli_export_one_layer_without_a_build_says_to_build(tmp_path):
     result = _run(
         "export", "--layer", "wifi", "--out", str(tmp_path / "out"),
@@ -312,6 +315,7 @@ def test_cli_export_one_layer_without_a_build_says_to_build(tmp_path):
     assert "run 'geocommuns build' first" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_export_unknown_layer(built, tmp_path):
     result = _run("export", "--layer", "nope", cwd=tmp_path, GEOCOMMUNS_OUTPUT=str(built))
     assert result.returncode == 2

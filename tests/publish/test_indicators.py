@@ -207,6 +207,7 @@ def test_no_geopackage_says_to_build(layers, grand_cahors, tmp_path):
         compute_indicators(tmp_path / "none.gpkg", layers, grand_cahors, today=TODAY)
 
 
+@pytest.mark.slow
 def test_cli_writes_dashboard_and_json(tiny, tmp_path):
     result = subprocess.run(
         [str(GEOCOMMUNS), "indicators", "--out", str(tmp_path / "web"), "--today", "2026-11-01"],

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 import shapely
-from pgserver import postgis_available, throwaway_postgis
 
 from geocommuns.ingest.harmonise import features_frame
 from geocommuns.ingest.store import write_geopackage
 from geocommuns.publish.postgis import PublishError, publish
 
-# CI sets GEOCOMMUNS_REQUIRE_POSTGIS=1: there, a missing server fails instead of skipping.
-pytestmark = pytest.mark.skipif(
-    not postgis_available() and os.environ.get("GEOCOMMUNS_REQUIRE_POSTGIS") != "1",
-    reason="PostgreSQL/PostGIS not installed (apt postgresql-15-postgis-3)",
-)
-
-
-@pytest.fixture(scope="module")
-def database_url():
-    with throwaway_postgis() as url:
-        yield url
+# ``database_url`` (tests/conftest.py): this module's database in the session's cluster;
+# the tests skip without PostGIS, and fail instead when GEOCOMMUNS_REQUIRE_POSTGIS=1 (CI).
 
 
 def _record(i: int, **extra):

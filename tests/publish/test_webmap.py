@@ -178,6 +178,7 @@ def test_missing_icon_and_missing_geopackage_say_how_to_fix(tmp_path, layers, gr
         write_webmap(tmp_path / "none.gpkg", layers, grand_cahors, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_cli_writes_the_map(tmp_path, gpkg):
     import subprocess
     import sys
@@ -290,6 +291,7 @@ def page(browser, server):
     p.close()
 
 
+@pytest.mark.slow
 def test_page_loads_offline_with_commune_outlines_and_five_overlays(page, gpkg, layers):
     page.page.wait_for_selector(".gc-marker, .gc-cluster")
     page.page.wait_for_selector(".gc-offline")  # the tiles were refused: fallback basemap
@@ -307,6 +309,7 @@ def test_page_loads_offline_with_commune_outlines_and_five_overlays(page, gpkg, 
     assert "Le fond de carte ne peut pas être chargé" in page.page.locator("#gc-basemap").inner_text()
 
 
+@pytest.mark.slow
 def test_popup_of_a_known_feature_in_plain_french(page):
     lon, lat = CAHORS_LONLAT
     page.js(f"GeocommunsMap.state.map.setView([{lat}, {lon}], 18, {{animate: false}})")
@@ -330,6 +333,7 @@ def test_popup_of_a_known_feature_in_plain_french(page):
     assert popup.locator('a[href="mailto:mediatheque@exemple.fr"]').count() == 1
 
 
+@pytest.mark.slow
 def test_popup_of_an_openstreetmap_feature_credits_its_contributors(page):
     page.js("GeocommunsMap.state.map.setView([44.4492, 1.4335], 18, {animate: false})")
     page.page.locator(f'.gc-marker[title="{OSM_NAME}"]').click()
@@ -339,6 +343,7 @@ def test_popup_of_an_openstreetmap_feature_credits_its_contributors(page):
     assert "accessibilité en fauteuil roulant non renseignée" in text
 
 
+@pytest.mark.slow
 def test_search_finds_a_commune_by_an_old_name_and_zooms_to_it(page, grand_cahors):
     page.page.fill("#gc-q", "Laroque-des-Arcs")
     page.page.press("#gc-q", "Enter")
@@ -359,6 +364,7 @@ def test_search_finds_a_commune_by_an_old_name_and_zooms_to_it(page, grand_cahor
     assert "fait partie de" in page.page.locator("#gc-results").inner_text()
 
 
+@pytest.mark.slow
 def test_search_by_name_lists_the_place(page):
     page.page.fill("#gc-q", "mediatheque exemple")
     page.page.press("#gc-q", "Enter")
@@ -367,6 +373,7 @@ def test_search_by_name_lists_the_place(page):
     page.page.locator(".leaflet-popup-content").wait_for()  # a single hit opens its popup
 
 
+@pytest.mark.slow
 def test_commune_filter_keeps_only_that_communes_places(page, gpkg, layers):
     by_commune: dict[str, set[str]] = {}
     for layer in layers.values():
@@ -384,6 +391,7 @@ def test_commune_filter_keeps_only_that_communes_places(page, gpkg, layers):
     assert all(m.endswith(f"· {commune}") for m in metas), metas
 
 
+@pytest.mark.slow
 def test_list_view_lists_the_places_in_view_and_works_with_the_keyboard(page, gpkg, layers):
     page.js("GeocommunsMap.state.map.setView([44.452, 1.445], 15, {animate: false})")
     page.page.wait_for_timeout(300)
@@ -417,6 +425,7 @@ def test_list_view_lists_the_places_in_view_and_works_with_the_keyboard(page, gp
                    "b => b.tagName === 'BUTTON' && b.textContent.trim().length > 0)")
 
 
+@pytest.mark.slow
 def test_around_me_lists_the_nearest_places_per_layer_with_distances(browser, server, layers):
     lon, lat = 1.4400, 44.4500
     p = Page(browser, server, viewport={"width": 1280, "height": 800},
@@ -440,6 +449,7 @@ def test_around_me_lists_the_nearest_places_per_layer_with_distances(browser, se
         p.close()
 
 
+@pytest.mark.slow
 def test_phone_layout_has_large_touch_targets_and_readable_contrast(browser, server):
     p = Page(browser, server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
@@ -464,6 +474,7 @@ def test_phone_layout_has_large_touch_targets_and_readable_contrast(browser, ser
         p.close()
 
 
+@pytest.mark.slow
 def test_opening_hours_in_plain_french(page):
     cases = {
         "Mo-Fr 08:30-12:00,13:30-17:00; Sa 09:00-12:00":
@@ -491,6 +502,7 @@ def test_opening_hours_in_plain_french(page):
     assert page.js("GeocommunsMap.normalise('ST GÉRY-VERS')") == "saint gery vers"
 
 
+@pytest.mark.slow
 def test_live_mode_requests_the_api_by_bbox(browser, server):
     p = Page(browser, server, path="/map/live/index.html", viewport={"width": 1280, "height": 800})
     try:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ogcserver import N_EQUIPEMENTS, served_sample, skip_without_postgis
+from ogcserver import N_EQUIPEMENTS, sample_database, served_sample
+
+pytestmark = pytest.mark.slow  # a real server per backend, and the external ogctests suite
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 SUPPORTED_CRS = {CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326", "http://www.opengis.net/def/crs/EPSG/0/2154"}
@@ -23,9 +25,9 @@ JSON = {"Accept": "application/json"}
 
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def api(request, tmp_path_factory, layers):
-    skip_without_postgis(request.param)
+    database_url = sample_database(request, request.param)
     folder = tmp_path_factory.mktemp(f"ats-{request.param}")
-    with served_sample(folder, layers, request.param) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+    with served_sample(folder, layers, request.param, database_url=database_url) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
         yield client
 
 
@@ -139,7 +141,7 @@ OGCTESTS = Path(__file__).resolve().parents[2] / ".venv-ogctests" / "bin" / "pyt
 
 
 @pytest.mark.parametrize("backend", ["gpkg", "postgis"])
-def test_ogctests_core_suite_passes(tmp_path, layers, backend):
+def test_ogctests_core_suite_passes(request, tmp_path, layers, backend):
     """The external ``ogctests`` suite (Part 1 Core scope), in its own venv (scripts/test.sh).
 
     Its ``features/filtering`` scope is not run: ogctests 0.1.15 reads the RFC 8288
@@ -147,12 +149,12 @@ def test_ogctests_core_suite_passes(tmp_path, layers, backend):
     for an ``href`` key it never fills, so no server can pass it; Part 3 is covered by
     the tests above and tests/test_server.py.
     """
-    skip_without_postgis(backend)
+    database_url = sample_database(request, backend, own=True)
     if not OGCTESTS.exists():
         if os.environ.get("GEOCOMMUNS_REQUIRE_OGCTESTS") == "1":
             pytest.fail("ogctests venv missing: run scripts/test.sh")
         pytest.skip("ogctests not installed in .venv-ogctests (scripts/test.sh installs it)")
-    with served_sample(tmp_path, layers, backend, all_layers=True) as srv:
+    with served_sample(tmp_path, layers, backend, database_url=database_url, all_layers=True) as srv:
         run = subprocess.run(
             [str(OGCTESTS), "-m", "ogctests", "features/core", "-i", srv.url],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,

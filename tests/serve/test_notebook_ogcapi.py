@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from ogcserver import running_server, write_sample_gpkg, write_test_config
 
+pytestmark = pytest.mark.slow  # a real server, and a notebook in a Jupyter kernel
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 

@@ -5,7 +5,8 @@ the ETag); QGIS's OAPIF provider then shows the correction. QGIS 3.22's OAPIF pr
 is read-only (it reports no editing capability) and has no authentication method that
 sends an ``Authorization: Bearer`` header, so the edit itself cannot be made from it:
 the test records both facts, so a QGIS upgrade that changes them is noticed.
-Skipped when QGIS is not installed (``apt-get install qgis python3-qgis``).
+Skipped when QGIS is not installed (``apt-get install qgis python3-qgis``), failed instead
+when ``GEOCOMMUNS_REQUIRE_QGIS=1`` (CI, ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from ogcserver import served_sample, skip_without_postgis
+from conftest import require
+from ogcserver import served_sample
 
 from geocommuns.contrib.auth import add_user
+
+pytestmark = pytest.mark.slow  # a real server on PostGIS, and QGIS
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).with_name("qgis_oapif.py")
@@ -34,12 +38,14 @@ def qgis_installed() -> bool:
     return done.returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not qgis_installed(), reason="QGIS not installed (apt qgis python3-qgis)")
+@pytest.fixture(scope="module", autouse=True)
+def _qgis() -> None:
+    """Before any PostGIS database is made: skip without QGIS, fail if it is required."""
+    require("QGIS", qgis_installed(), "QGIS not installed (apt-get install qgis python3-qgis)")
 
 
-def test_qgis_loads_the_collections_and_sees_an_edit(tmp_path, layers):
-    skip_without_postgis("postgis")
-    with served_sample(tmp_path, layers, "postgis", all_layers=True) as srv:
+def test_qgis_loads_the_collections_and_sees_an_edit(tmp_path, layers, database_url):
+    with served_sample(tmp_path, layers, "postgis", database_url=database_url, all_layers=True) as srv:
         assert srv.database_url
         with psycopg.connect(srv.database_url, autocommit=True) as conn:
             token = add_user(conn, "cahors", "contributor", commune="46042")

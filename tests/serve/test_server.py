@@ -18,13 +18,15 @@ from ogcserver import (
     PLANTED,
     PLANTED_IDS,
     equipement_position,
+    sample_database,
     served_sample,
-    skip_without_postgis,
 )
 from werkzeug.test import Client
 
 from geocommuns.serve.app import dispatcher
 from geocommuns.serve.pygeoapi_compat import normalise_query
+
+pytestmark = pytest.mark.slow  # a real server per backend (gunicorn), GDAL and schemathesis as clients
 
 GEOJSON = {"Accept": "application/geo+json"}
 SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")
@@ -33,9 +35,9 @@ SENSITIVE_NAMES = ("adresse_mac", "contact_personne", "referent_telephone")
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def server(request, tmp_path_factory, layers):
     """The real service on each backend: the GeoPackage default, then PostGIS."""
-    skip_without_postgis(request.param)
+    database_url = sample_database(request, request.param)
     folder = tmp_path_factory.mktemp(f"ogcapi-{request.param}")
-    with served_sample(folder, layers, request.param) as srv:
+    with served_sample(folder, layers, request.param, database_url=database_url) as srv:
         yield srv
 
 
