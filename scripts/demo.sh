@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+scripts/debian-packages.sh python3-venv  # Debian's python3 makes no virtualenv without it
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

@@ -60,6 +60,7 @@ def server(tmp_path_factory, layers):
         yield srv
 
 
+@pytest.mark.slow
 def test_the_fast_path_answers_the_real_service(server):
     """A plain GeoJSON page and an item are answered by the fast path (not only equal to
     pygeoapi's answers: answered by it), anything else by pygeoapi."""

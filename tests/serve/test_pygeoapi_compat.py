@@ -31,6 +31,8 @@ from geocommuns.serve.pygeoapi_compat import (
     without_dangling_next,
 )
 
+pytestmark = pytest.mark.slow  # stock pygeoapi run in a subprocess (seconds); they matter on upgrades
+
 PROBE = Path(__file__).with_name("stock_pygeoapi.py")
 PART4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/"
 
