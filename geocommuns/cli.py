@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +21,10 @@ from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.build import build, harmonise_source
 from geocommuns.ingest.report import SourceReport
 from geocommuns.settings import Settings
+
+if TYPE_CHECKING:
+    from geocommuns.contrib.layerstore import LivingStore
+    from geocommuns.publish.refresh import StepResult
 
 app = typer.Typer(
     help="geocommuns: the shared GIS of an intercommunality.",
@@ -388,8 +392,10 @@ def export_command(
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
         publisher = territory_from_spec(settings.territory).name
+        from geocommuns.publish.living import living_gpkg
+
         results = export_all(
-            settings.path(settings.output), layers, target, publisher=publisher, only=layer
+            living_gpkg(settings, layers), layers, target, publisher=publisher, only=layer
         )
     except GeocommunsError as e:
         _fail(e)
@@ -487,8 +493,10 @@ def indicators_command(
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
         territory = territory_from_spec(settings.territory)
+        from geocommuns.publish.living import living_gpkg
+
         indicators = compute_indicators(
-            settings.path(settings.output), layers, territory, today=reference, network=network
+            living_gpkg(settings, layers), layers, territory, today=reference, network=network
         )
         page, data = write_dashboard(
             indicators, territory, out or settings.path(settings.webmap_dir)
@@ -504,14 +512,28 @@ def indicators_command(
     console.print(f"wrote {page}\nwrote {data}", highlight=False)
 
 
-users_app = typer.Typer(help="API users and their tokens (PostGIS: GEOCOMMUNS_DATABASE_URL).")
+users_app = typer.Typer(
+    help="Users and their API tokens, in the living store (PostGIS when GEOCOMMUNS_DATABASE_URL is set, else the GeoPackage)."
+)
 app.add_typer(users_app, name="users")
 
 
-def _database(settings: Settings) -> str:
-    if not settings.database_url:
-        _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL (postgresql://user@host:5432/db) first"))
-    return settings.database_url
+def _living(settings: Settings) -> LivingStore:
+    """The living store of the project (its GeoPackage must have been built)."""
+    from geocommuns.contrib.layerstore import store_from
+
+    gpkg = settings.path(settings.output)
+    if not settings.database_url and not gpkg.exists():
+        _fail(GeocommunsError(f"{gpkg}: no GeoPackage yet; run 'geocommuns build' first"))
+    return store_from(settings.database_url, gpkg)
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    import psycopg
+
+    return (GeocommunsError, psycopg.Error, sqlite3.Error)
 
 
 @users_app.command("add")
@@ -523,26 +545,24 @@ def users_add_command(
     layers: Annotated[str | None, typer.Option(help="Comma-separated layer ids (editors).")] = None,
 ) -> None:
     """Create a user and print their API token (shown once; only its hash is stored)."""
-    import psycopg
-
     from geocommuns.contrib.auth import ROLES, add_user
 
     settings = Settings()
-    url = _database(settings)
     if role not in ROLES:
         _fail(GeocommunsError(f"--role must be one of {', '.join(ROLES)}, got {role!r}"))
+    store = _living(settings)
     try:
         territory = territory_from_spec(settings.territory)
         known_layers = layers_from_dir(settings.path(settings.layers_dir))
-        with psycopg.connect(url, autocommit=True) as conn:
+        with store.writing() as db:
             token = add_user(
-                conn, name, role,
+                db, name, role,
                 commune=commune, epci=epci,
                 layers=[x.strip() for x in (layers or "").split(",") if x.strip()],
                 known_layers=known_layers, known_communes=territory.codes,
                 known_epcis=[e for e in territory.communes["epci"].dropna().unique()],
             )
-    except (GeocommunsError, psycopg.Error) as e:
+    except _store_errors() as e:
         _fail(e)
     console.print(f"user {name} added; token (shown once, keep it secret):", highlight=False)
     print(token)
@@ -551,14 +571,13 @@ def users_add_command(
 @users_app.command("list")
 def users_list_command() -> None:
     """List the users, their rights, and whether they are revoked."""
-    import psycopg
-
     from geocommuns.contrib.auth import list_users
 
+    store = _living(Settings())
     try:
-        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
-            rows = list_users(conn)
-    except psycopg.Error as e:
+        with store.reading() as db:
+            rows = list_users(db)
+    except _store_errors() as e:
         _fail(e)
     table = Table("user", "rights", "token id", "created", "revoked")
     for r in rows:
@@ -571,15 +590,14 @@ def users_list_command() -> None:
 
 @users_app.command("revoke")
 def users_revoke_command(name: Annotated[str, typer.Argument(help="The user to revoke.")]) -> None:
-    """Revoke a user's token at once (kept in the list and the audit trail)."""
-    import psycopg
-
+    """Revoke a user's token at once (kept in the list and the journal)."""
     from geocommuns.contrib.auth import revoke_user
 
+    store = _living(Settings())
     try:
-        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
-            revoke_user(conn, name)
-    except (GeocommunsError, psycopg.Error) as e:
+        with store.writing() as db:
+            revoke_user(db, name)
+    except _store_errors() as e:
         _fail(e)
     console.print(f"user {name} revoked", highlight=False)
 
@@ -592,15 +610,14 @@ def audit_command(
     user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Whole rows as JSON lines.")] = False,
 ) -> None:
-    """List the latest changes to the published layers (who, when, what, which fields)."""
-    import psycopg
+    """List the latest human changes of the journal (who, when, what, which fields)."""
+    from geocommuns.ingest.journal import recent
 
-    from geocommuns.contrib.audit import recent
-
+    store = _living(Settings())
     try:
-        with psycopg.connect(_database(Settings()), autocommit=True) as conn:
-            entries = recent(conn, limit=limit, layer=layer, feature_id=feature, actor=user)
-    except psycopg.Error as e:
+        with store.reading() as db:
+            entries = recent(db, limit=limit, layer=layer, feature_id=feature, actor=user)
+    except _store_errors() as e:
         _fail(e)
     if as_json:
         for entry in entries:
@@ -621,21 +638,21 @@ def contribute_command(
     path: Annotated[Path, typer.Argument(help="The commune's new delivery.", exists=True, dir_okay=False)],
     layer: Annotated[str, typer.Option(help="Layer id.")],
     commune: Annotated[str, typer.Option(help="The commune's INSEE code.")],
-    user: Annotated[str, typer.Option("--as", help="The user contributing (rights, audit).")],
+    user: Annotated[str, typer.Option("--as", help="The user contributing (rights, journal).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the changes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
 ) -> None:
-    """Compare a commune's new delivery with its published features; apply it in one transaction."""
+    """Compare a commune's new delivery with its features in the living store; apply it in one transaction."""
     from geocommuns.contrib.contribute import contribute, plan_as_json
 
     settings = Settings()
-    url = _database(settings)
+    store = _living(settings)
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
         if layer not in layers:
             _fail(GeocommunsError(f"unknown layer {layer!r}; layers are: {', '.join(layers)}"))
         result = contribute(
-            url, path, layers[layer], commune, territory_from_spec(settings.territory),
+            store, path, layers[layer], commune, territory_from_spec(settings.territory),
             user=user, sources_dir=settings.path(settings.sources_dir), dry_run=dry_run,
         )
     except GeocommunsError as e:
@@ -653,6 +670,142 @@ def contribute_command(
     console.print(f"unchanged: {result.unchanged}", highlight=False)
     verdict = "applied in one transaction" if result.applied else "dry run: nothing written"
     console.print(verdict, highlight=False)
+
+
+conflicts_app = typer.Typer(
+    help="Conflicts between technicians' corrections and their sources (listed by each refresh).",
+    invoke_without_command=True,
+)
+app.add_typer(conflicts_app, name="conflicts")
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@conflicts_app.callback()
+def conflicts_command(
+    ctx: typer.Context,
+    layer: Annotated[str | None, typer.Option("--layer", help="Only this layer.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON lines.")] = False,
+) -> None:
+    """List the open conflicts (exit 1 when there are some)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from geocommuns.contrib.conflicts import list_conflicts
+
+    store = _living(Settings())
+    try:
+        found = list_conflicts(store, layer=layer)
+    except _store_errors() as e:
+        _fail(e)
+    if as_json:
+        for c in found:
+            print(json.dumps({k: v for k, v in c.__dict__.items() if k not in {"found_at", "resolved_at"}},
+                             ensure_ascii=False, default=str))
+    else:
+        table = Table("id", "layer", "feature", "field", "technician saw", "correction", "source now")
+        for c in found:
+            table.add_row(str(c.id), c.layer, c.feature_id,
+                          "(whole feature: no longer delivered)" if c.field == "*" else c.field,
+                          _short(c.seen), _short(c.edit), _short(c.source))
+        console.print(table)
+        console.print(
+            f"{len(found)} open conflict(s); settle one with "
+            "'geocommuns conflicts resolve ID --keep edit|source'",
+            highlight=False,
+        )
+    if found:
+        raise typer.Exit(1)
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve_command(
+    conflict_id: Annotated[int, typer.Argument(help="The conflict's number.")],
+    keep: Annotated[str, typer.Option("--keep", help="edit (the correction) or source.")],
+    actor: Annotated[str | None, typer.Option("--as", help="Who settles it (default: the system user).")] = None,
+) -> None:
+    """Settle a conflict: keep the correction or the source's value (journaled)."""
+    import getpass
+
+    from geocommuns.contrib.conflicts import resolve_conflict
+
+    settings = Settings()
+    if keep not in {"edit", "source"}:
+        _fail(GeocommunsError(f"--keep must be 'edit' or 'source', got {keep!r}"))
+    store = _living(settings)
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        settled = resolve_conflict(
+            store, layers, conflict_id, keep=keep,  # type: ignore[arg-type]
+            actor=actor or getpass.getuser(),
+        )
+    except _store_errors() as e:
+        _fail(e)
+    c = settled.conflict
+    console.print(
+        f"conflict {c.id} settled: {c.layer} {c.feature_id} {c.field} keeps the {keep} value "
+        f"(journal entry {settled.seq})",
+        highlight=False,
+    )
+
+
+@app.command("history")
+def history_command(
+    feature_id: Annotated[str, typer.Argument(help="The feature's id.")],
+    reader: Annotated[
+        str | None, typer.Option("--as", help="Show sensitive values if this user may read them.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON lines.")] = False,
+) -> None:
+    """A feature's timeline: each import that changed it and each human change."""
+    from geocommuns.contrib.auth import find_user
+    from geocommuns.contrib.history import feature_history
+
+    settings = Settings()
+    store = _living(settings)
+    try:
+        layers = layers_from_dir(settings.path(settings.layers_dir))
+        principal = None
+        if reader:
+            with store.reading() as db:
+                principal = find_user(db, reader)
+            if principal is None:
+                _fail(GeocommunsError(f"no active user {reader!r}; see 'geocommuns users list'"))
+        steps = feature_history(store, layers, feature_id, reader=principal)
+    except _store_errors() as e:
+        _fail(e)
+    if not steps:
+        _fail(GeocommunsError(f"no history for {feature_id!r}: check the id (geocommuns audit lists ids)"), 1)
+    for s in steps:
+        if as_json:
+            print(json.dumps({**s.__dict__, "at": s.at.isoformat()}, ensure_ascii=False, default=str))
+            continue
+        console.print(f"[bold]{s.at:%Y-%m-%d %H:%M:%S}[/] {s.kind} {s.action} by {s.who} via {s.via}", highlight=False)
+        for name, (old, new) in s.changes.items():
+            console.print(f"    {name}: {_short(old)} → {_short(new)}", highlight=False)
+
+
+@app.command("refresh")
+def refresh_command(
+    osm: Annotated[bool, typer.Option("--osm/--no-osm", help="Fetch OpenStreetMap first (when online).")] = True,
+) -> None:
+    """The routine refresh: OSM fetch + build + publish + webmap + export + indicators.
+
+    Exit 0 when all went well, 1 when something needs a look (conflicts, rejected rows,
+    OpenStreetMap unreachable), 2 when a step failed (nothing half-written).
+    """
+    from geocommuns.publish.refresh import refresh
+
+    def announce(step: StepResult) -> None:
+        colour = {"ok": "green", "attention": "yellow", "skipped": "dim", "failed": "red"}[step.status]
+        console.print(f"[{colour}]{step.status:>9}[/] {step.name:<10} {step.seconds:6.1f} s  {step.detail}",
+                      highlight=False, soft_wrap=True)
+
+    result = refresh(Settings(), osm=osm, announce=announce)
+    console.print(f"refresh finished with exit code {result.exit_code}", highlight=False)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     #: Folder holding the national schemas' JSON files (``national_schema.file``); a schema
     #: missing here is downloaded from its ``schema_url`` into it when online.
     schemas_dir: Path = Path("geodata/schemas")
+    #: Layers up to this many features keep a per-feature log of what each import changed
+    #: (``geocommuns history``); larger layers log the journal of human changes only.
+    history_max_features: int = 250_000
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

@@ -2,7 +2,7 @@
 
 Owns users, roles and tokens (:mod:`.auth`), OGC API Part 4 writes (:mod:`.edits`),
 checking a written feature with the delivery rules (:mod:`.payload`), the record of
-human changes (:mod:`.audit`) and a commune's bulk re-delivery (:mod:`.contribute`).
+human changes (:mod:`geocommuns.ingest.journal`, which it writes), the living layers as writers see them (:mod:`.layerstore`) and a commune's bulk re-delivery (:mod:`.contribute`).
 
 May import: :mod:`geocommuns.publish`, :mod:`geocommuns.ingest`,
 :mod:`geocommuns.definitions` and the top-level ``settings`` / ``errors``.

@@ -1,4 +1,4 @@
-"""geocommuns.contrib.auth: who may change what: users, roles and API tokens, stored hashed in PostGIS.
+"""geocommuns.contrib.auth: who may change what: users, roles and API tokens, stored hashed.
 
 Four roles:
 
@@ -11,7 +11,9 @@ Four roles:
 - **admin**: everything.
 
 A token is shown once, when the user is created: ``gct_<token id>_<secret>``. Only a
-salted scrypt hash of the secret is stored, in the ``geocommuns_users`` table. A token
+salted scrypt hash of the secret is stored, in the ``geocommuns_users`` table of the
+living store (PostGIS, or the GeoPackage of the embedded default: every function takes
+either connection). A token
 verified once is remembered by the process as a SHA-256 of the secret, so requests do not
 pay the scrypt cost every time; a revoked user is refused at once (the row is read on
 every request).
@@ -22,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from typing import Any, Literal
 import psycopg
 
 from geocommuns.errors import GeocommunsError
+from geocommuns.ingest.sqldb import Db, as_db
 
 Role = Literal["contributor", "editor", "admin"]
 ROLES: tuple[Role, ...] = ("contributor", "editor", "admin")
@@ -49,6 +54,21 @@ CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
     token_hash bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
+)
+"""
+
+_SQLITE_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('contributor', 'editor', 'admin')),
+    commune TEXT,
+    epci TEXT,
+    layers TEXT NOT NULL DEFAULT '[]',
+    token_id TEXT NOT NULL UNIQUE,
+    salt BLOB NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    revoked_at TEXT
 )
 """
 
@@ -120,9 +140,24 @@ class UserRow:
     revoked_at: dt.datetime | None
 
 
-def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create the users table when missing."""
-    conn.execute(_SCHEMA)
+def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> None:
+    """Create the users table when missing (PostGIS or GeoPackage)."""
+    db = as_db(conn)
+    if db.dialect == "postgres":
+        db.execute(_SCHEMA)
+    elif not db.table_exists(USERS_TABLE):
+        with db.transaction():
+            db.execute(_SQLITE_SCHEMA)
+
+
+def _layers_param(db: Db, layers: Sequence[str]) -> Any:
+    return list(layers) if db.dialect == "postgres" else json.dumps(list(layers))
+
+
+def _layers_value(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return tuple(json.loads(raw))
+    return tuple(raw or ())
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -131,7 +166,7 @@ def _hash(secret: str, salt: bytes) -> bytes:
 
 
 def add_user(
-    conn: psycopg.Connection[Any],
+    conn: Db | psycopg.Connection[Any] | sqlite3.Connection,
     name: str,
     role: Role,
     *,
@@ -147,7 +182,7 @@ def add_user(
     Parameters
     ----------
     conn
-        A read-write connection to the PostGIS database.
+        A read-write connection to the living store (PostGIS or GeoPackage).
     name
         The user name (unique; e.g. ``cahors-sig``).
     role
@@ -196,15 +231,17 @@ def add_user(
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
-    ensure_schema(conn)
+    db = as_db(conn)
+    ensure_schema(db)
     try:
-        with conn.transaction():
-            conn.execute(
+        with db.transaction():
+            db.execute(
                 f"INSERT INTO {USERS_TABLE} (name, role, commune, epci, layers, token_id, salt, "
                 "token_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [name, role, commune, epci, list(layers), token_id, salt, _hash(secret, salt)],
+                [name, role, commune, epci, _layers_param(db, layers), token_id, salt,
+                 _hash(secret, salt)],
             )
-    except psycopg.errors.UniqueViolation:
+    except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
         msg = f"user {name!r} already exists; choose another name (or revoke it and add a new one)"
         raise AuthError(msg) from None
     return f"{TOKEN_PREFIX}_{token_id}_{secret}"
@@ -220,25 +257,26 @@ def _check_known(what: str, values: list[str], known: Iterable[str]) -> None:
         raise AuthError(msg)
 
 
-def list_users(conn: psycopg.Connection[Any]) -> list[UserRow]:
+def list_users(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> list[UserRow]:
     """Every user, revoked ones included, by name."""
-    ensure_schema(conn)
-    rows = conn.execute(
+    db = as_db(conn)
+    ensure_schema(db)
+    rows = db.execute(
         f"SELECT name, role, commune, epci, layers, token_id, created_at, revoked_at "
         f"FROM {USERS_TABLE} ORDER BY name"
     ).fetchall()
     return [
         UserRow(
-            principal=Principal(r[0], r[1], r[2], r[3], tuple(r[4])),
+            principal=Principal(r[0], r[1], r[2], r[3], _layers_value(r[4])),
             token_id=r[5],
-            created_at=r[6],
-            revoked_at=r[7],
+            created_at=db.timestamp(r[6]),
+            revoked_at=None if r[7] is None else db.timestamp(r[7]),
         )
         for r in rows
     ]
 
 
-def revoke_user(conn: psycopg.Connection[Any], name: str) -> None:
+def revoke_user(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, name: str) -> None:
     """Revoke a user's token at once (the row stays for the audit trail).
 
     Raises
@@ -246,10 +284,11 @@ def revoke_user(conn: psycopg.Connection[Any], name: str) -> None:
     AuthError
         When no active user has that name.
     """
-    ensure_schema(conn)
-    with conn.transaction():
-        done = conn.execute(
-            f"UPDATE {USERS_TABLE} SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL",
+    db = as_db(conn)
+    ensure_schema(db)
+    with db.transaction():
+        done = db.execute(
+            f"UPDATE {USERS_TABLE} SET revoked_at = {db.now_sql()} WHERE name = %s AND revoked_at IS NULL",
             [name],
         ).rowcount
     if not done:
@@ -257,18 +296,19 @@ def revoke_user(conn: psycopg.Connection[Any], name: str) -> None:
         raise AuthError(msg)
 
 
-def find_user(conn: psycopg.Connection[Any], name: str) -> Principal | None:
+def find_user(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, name: str) -> Principal | None:
     """The active user called ``name``, or None (unknown or revoked)."""
-    ensure_schema(conn)
-    row = conn.execute(
+    db = as_db(conn)
+    ensure_schema(db)
+    row = db.execute(
         f"SELECT name, role, commune, epci, layers FROM {USERS_TABLE} "
         "WHERE name = %s AND revoked_at IS NULL",
         [name],
     ).fetchone()
-    return None if row is None else Principal(row[0], row[1], row[2], row[3], tuple(row[4]))
+    return None if row is None else Principal(row[0], row[1], row[2], row[3], _layers_value(row[4]))
 
 
-def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
+def authenticate(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, token: str) -> Principal | None:
     """The user a token belongs to, or None (unknown, malformed, wrong secret, revoked).
 
     Parameters
@@ -287,13 +327,14 @@ def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
     _, token_id, secret = parts
+    db = as_db(conn)
     try:
-        row = conn.execute(
+        row = db.execute(
             f"SELECT name, role, commune, epci, layers, salt, token_hash FROM {USERS_TABLE} "
             "WHERE token_id = %s AND revoked_at IS NULL",
             [token_id],
         ).fetchone()
-    except psycopg.errors.UndefinedTable:
+    except (psycopg.errors.UndefinedTable, sqlite3.OperationalError):
         return None
     if row is None:
         return None
@@ -305,4 +346,4 @@ def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
             return None
         with _VERIFIED_LOCK:
             _VERIFIED[token_id] = fast
-    return Principal(row[0], row[1], row[2], row[3], tuple(row[4]))
+    return Principal(row[0], row[1], row[2], row[3], _layers_value(row[4]))

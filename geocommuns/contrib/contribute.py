@@ -3,9 +3,9 @@
 ``geocommuns contribute PATH --layer ID --commune INSEE --as USER`` harmonises the file
 with the commune's source declaration (``geodata/sources/<insee>-*/<layer>.yml``, its
 mapping and value maps; a plain default when there is none), compares the features with
-those the commune's source has in PostGIS now (by ``id``), and prints what would be
-added, changed and removed. Without ``--dry-run`` it applies them in one transaction,
-with one audit row per feature; any rejected row, or a feature outside the commune,
+those the commune's source has in the living store now (PostGIS or the GeoPackage, by
+``id``), and prints what would be added, changed and removed. Without ``--dry-run`` it
+applies them in one transaction, with one journal entry per feature; any rejected row, or a feature outside the commune,
 refuses the whole contribution and leaves the layer as it was.
 """
 
@@ -14,23 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import psycopg
-from psycopg import sql
 
-from geocommuns.contrib import audit
 from geocommuns.contrib.auth import Principal, find_user
-from geocommuns.contrib.edits import stored_doc
+from geocommuns.contrib.layerstore import LayerTable, LivingStore, PostgisStore, table_of
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.sourcedef import SourceDef, source_from_yaml
 from geocommuns.definitions.territory import Territory
 from geocommuns.errors import GeocommunsError
+from geocommuns.ingest import journal
 from geocommuns.ingest.build import harmonise_source
 from geocommuns.ingest.report import SourceReport
+from geocommuns.ingest.sqldb import Db
 from geocommuns.publish.postgis import db_value
 
 #: Fields that change at every import and say nothing about the place itself.
@@ -145,7 +146,7 @@ def _comparable(value: Any) -> Any:
 
 
 def plan(
-    cur: psycopg.Cursor[Any],
+    table: LayerTable,
     features: gpd.GeoDataFrame,
     report: SourceReport,
     layer: LayerDef,
@@ -179,21 +180,13 @@ def plan(
         )
         raise ContributionError(msg)
     new = _new_docs(features, layer)
-    ids = [
-        r[0]
-        for r in cur.execute(
-            sql.SQL(
-                "SELECT id FROM {} WHERE code_insee = %s AND source = %s ORDER BY id FOR UPDATE"
-            ).format(sql.Identifier(layer.id)),
-            [commune, source.id],
-        ).fetchall()
-    ]
+    ids = table.ids(layer, commune=commune, source=source.id)
     result = ContributionPlan(layer=layer.id, commune=commune, source=source.id, report=report)
     stored: dict[str, dict[str, Any]] = {}
     for fid in ids:
-        doc = stored_doc(cur, layer, fid)
-        if doc is not None:
-            stored[fid] = doc
+        found = table.get(layer, fid)
+        if found is not None:
+            stored[fid] = found.doc
     for fid, doc in new.items():
         old = stored.get(fid)
         if old is None:
@@ -208,30 +201,20 @@ def plan(
     return result
 
 
-def _write(cur: psycopg.Cursor[Any], layer: LayerDef, doc: dict[str, Any], *, insert: bool) -> None:
-    names = [f.name for f in layer.fields]
-    values = [db_value(doc.get(n), f) for n, f in zip(names, layer.fields, strict=True)]
+def _write(table: LayerTable, layer: LayerDef, doc: dict[str, Any], *, insert: bool) -> None:
     lon, lat = doc["geometry"]["coordinates"][:2]
-    table = sql.Identifier(layer.id)
     if insert:
-        cur.execute(
-            sql.SQL("INSERT INTO {} ({}, geom) VALUES ({}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))").format(
-                table, sql.SQL(", ").join(map(sql.Identifier, names)),
-                sql.SQL(", ").join(sql.Placeholder() * len(names)),
-            ),
-            [*values, lon, lat],
-        )
+        table.insert(layer, doc, lon, lat)
     else:
-        cur.execute(
-            sql.SQL("UPDATE {} SET {}, geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s").format(
-                table, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names)
-            ),
-            [*values, lon, lat, doc["id"]],
-        )
+        table.update(layer, str(doc["id"]), doc, lon, lat)
+
+
+class _DryRun(Exception):
+    """Undo a dry run's transaction."""
 
 
 def contribute(
-    database_url: str,
+    store: LivingStore | str,
     path: Path,
     layer: LayerDef,
     commune: str,
@@ -245,8 +228,8 @@ def contribute(
 
     Parameters
     ----------
-    database_url
-        The PostGIS database the layers are published in.
+    store
+        The living store (or a PostGIS URL).
     path
         The new delivery (CSV, spreadsheet, GeoJSON…).
     layer
@@ -257,7 +240,7 @@ def contribute(
         The project's territory (positions are located in its communes).
     user
         The user contributing (``geocommuns users add``); their rights must cover the
-        commune and the layer. Recorded in the audit rows.
+        commune and the layer. Recorded in the journal.
     sources_dir
         The folder of source declarations (the commune's mapping is read there).
     dry_run
@@ -280,50 +263,52 @@ def contribute(
     epci = territory.communes.set_index("code_insee").at[commune, "epci"]
     source = source_for(path, layer, commune, sources_dir)
     harmonised = harmonise_source(source, layer, territory)
+    living = PostgisStore(store) if isinstance(store, str) else store
+    result: ContributionPlan | None = None
     try:
-        conn = psycopg.connect(database_url)
-    except psycopg.OperationalError as e:
-        msg = f"cannot connect to the database ({str(e).strip().splitlines()[0]}); check GEOCOMMUNS_DATABASE_URL"
-        raise ContributionError(msg) from None
-    with conn:
-        principal = _allowed(conn, user, layer, commune, epci)
-        audit.ensure_schema(conn)
-        conn.commit()
-        result: ContributionPlan | None = None
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                result = plan(cur, harmonised.features, harmonised.report, layer, commune, source)
-                if dry_run:
-                    raise psycopg.Rollback
-                for change in result.removed:
-                    cur.execute(
-                        sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(layer.id)),
-                        [change.feature_id],
-                    )
-                for change, insert in [(c, True) for c in result.added] + [(c, False) for c in result.changed]:
-                    if change.after is not None:
-                        _write(cur, layer, change.after, insert=insert)
-                for action, changes in (("delete", result.removed), ("create", result.added), ("replace", result.changed)):
-                    for change in changes:
-                        after = stored_doc(cur, layer, change.feature_id)
-                        audit.record(
-                            cur, actor=principal.name, role=principal.role, via="contribute",
-                            layer=layer.id, feature_id=change.feature_id, action=action,  # type: ignore[arg-type]
-                            before=change.before, after=after,
-                        )
-                result.applied = True
-        except psycopg.Error as e:
-            msg = f"the database refused the contribution ({str(e).strip().splitlines()[0]}); nothing was changed"
-            raise ContributionError(msg) from e
+        with living.writing() as db:
+            principal = _allowed(db, user, layer, commune, epci)
+            table = table_of(db)
+            try:
+                with db.transaction():
+                    result = plan(table, harmonised.features, harmonised.report, layer, commune, source)
+                    if dry_run:
+                        raise _DryRun
+                    _apply(table, result, layer, principal)
+                    result.applied = True
+            except _DryRun:
+                pass
+    except (psycopg.Error, sqlite3.Error) as e:
+        msg = f"the store refused the contribution ({str(e).strip().splitlines()[0]}); nothing was changed"
+        raise ContributionError(msg) from e
     if result is None:
         msg = "the contribution could not be compared with the layer; nothing was changed"
         raise ContributionError(msg)
     return result
 
 
-def _allowed(conn: psycopg.Connection[Any], user: str, layer: LayerDef, commune: str, epci: str | None) -> Principal:
-    principal = find_user(conn, user)
-    conn.rollback()
+def _apply(table: LayerTable, result: ContributionPlan, layer: LayerDef, principal: Principal) -> None:
+    """Write a plan and journal each feature (inside the caller's transaction)."""
+    for change in result.removed:
+        table.delete(layer, change.feature_id)
+    for change, insert in [(c, True) for c in result.added] + [(c, False) for c in result.changed]:
+        if change.after is not None:
+            _write(table, layer, change.after, insert=insert)
+    steps: tuple[tuple[journal.Action, list[Change]], ...] = (
+        ("delete", result.removed), ("create", result.added), ("replace", result.changed),
+    )
+    for action, changes in steps:
+        for change in changes:
+            written = table.get(layer, change.feature_id)
+            journal.record(
+                table.db, actor=principal.name, role=principal.role, via="contribute",
+                layer=layer.id, feature_id=change.feature_id, action=action,
+                before=change.before, after=None if written is None else written.doc,
+            )
+
+
+def _allowed(db: Db, user: str, layer: LayerDef, commune: str, epci: str | None) -> Principal:
+    principal = find_user(db, user)
     if principal is None:
         msg = f"no active user {user!r}; see 'geocommuns users list'"
         raise ContributionError(msg)

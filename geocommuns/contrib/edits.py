@@ -1,22 +1,23 @@
-"""geocommuns.contrib.edits: OGC API – Features Part 4 (create, replace, update, delete) on PostGIS.
+"""geocommuns.contrib.edits: OGC API – Features Part 4 (create, replace, update, delete).
 
 pygeoapi has no authentication of its own, so the writes never reach it: the WSGI
-dispatcher (:mod:`geocommuns.serve.server`) hands this module
+pipeline (:mod:`geocommuns.serve`) hands this module
 
 - ``POST /collections/{id}/items`` (create),
 - ``PUT`` / ``PATCH`` / ``DELETE /collections/{id}/items/{fid}`` (replace, update, delete),
 - ``GET`` / ``HEAD /collections/{id}/items/{fid}`` sent with a token (the feature with the
   sensitive fields the user may read, and its ``ETag``).
 
-Each write is one transaction on its own read-write connection (the read provider's
-sessions stay read-only): authenticate the ``Authorization: Bearer`` token (401), check
-the user may change this layer and the stored feature lies in their territory (403), that
-``If-Match`` carries the feature's current ``ETag`` (428 when missing, 412 when stale:
-two technicians never silently overwrite each other), check the payload with the rules of
-deliveries (400 naming the field, :mod:`geocommuns.contrib.payload`) and that the new position is
-in their territory too (403: no moving a feature out of it), write, and record the change
-in the audit table (:mod:`geocommuns.contrib.audit`). The layer's feature count and version are
-kept by the triggers ``geocommuns publish`` created.
+The same rules hold on both backends of the living store
+(:mod:`geocommuns.contrib.layerstore`: PostGIS, or the GeoPackage of the embedded
+default). Each write is one transaction: authenticate the ``Authorization: Bearer``
+token (401), check the user may change this layer and the stored feature lies in their
+territory (403), that ``If-Match`` carries the feature's current ``ETag`` (428 when
+missing, 412 when stale: two technicians never silently overwrite each other), check the
+payload with the rules of deliveries (400 naming the field,
+:mod:`geocommuns.contrib.payload`) and that the new position is in their territory too
+(403: no moving a feature out of it), write, and record the change in the journal
+(:mod:`geocommuns.ingest.journal`), which every refresh replays.
 """
 
 from __future__ import annotations
@@ -24,23 +25,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sqlite3
 import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
-from geocommuns.contrib import audit
 from geocommuns.contrib.auth import Principal, authenticate
-from geocommuns.contrib.auth import ensure_schema as ensure_users
+from geocommuns.contrib.layerstore import (
+    LayerTable,
+    LivingStore,
+    PostgisStore,
+    Stored,
+    table_of,
+)
 from geocommuns.contrib.payload import CheckedFeature, PayloadError, check_feature
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import Territory, territory_from_spec
+from geocommuns.ingest import journal
+from geocommuns.ingest.sqldb import Db
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +65,6 @@ _REASONS = {
     412: "Precondition Failed", 413: "Content Too Large", 415: "Unsupported Media Type",
     428: "Precondition Required", 503: "Service Unavailable",
 }
-#: The stored feature as one JSON document (every column but the key; geometry as GeoJSON);
-#: its MD5 is the ETag, so any change to any field changes it.
-_DOC = (
-    "(to_jsonb(t) - 'fid' - 'geom') || "
-    "jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
-)
-
-
 class Refused(Exception):
     """A request answered with an error status (the body says why and how to fix)."""
 
@@ -78,43 +76,14 @@ class Refused(Exception):
         self.extra = extra
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A feature as stored: its key, whole document and ETag."""
-
-    fid: int
-    doc: dict[str, Any]
-    etag: str
-
-
-_POOLS: dict[str, ConnectionPool[Any]] = {}
-_LOCK = threading.Lock()
-
-
-def _pool(url: str) -> ConnectionPool[Any]:
-    """The process's read-write pool to ``url`` (apart from the read provider's)."""
-    with _LOCK:
-        pool = _POOLS.get(url)
-        if pool is None:
-            pool = ConnectionPool(
-                url, min_size=1, max_size=2, timeout=10, open=True, name="geocommuns-edits",
-                kwargs={"application_name": "geocommuns-edits",
-                        "options": "-c statement_timeout=15000 -c lock_timeout=10000"},
-            )
-            with pool.connection() as conn:
-                audit.ensure_schema(conn)
-                ensure_users(conn)
-            _POOLS[url] = pool
-        return pool
-
-
 class EditService:
-    """The Part 4 endpoints of the PostGIS collections (a WSGI application).
+    """The Part 4 endpoints of the collections (a WSGI application).
 
     Parameters
     ----------
-    database_url
-        The PostGIS database the collections are published in.
+    store
+        The living store: a :class:`~geocommuns.contrib.layerstore.PostgisStore`, a
+        :class:`~geocommuns.contrib.layerstore.GeoPackageStore`, or a PostGIS URL.
     layers
         The layer definitions of the editable collections, by collection id.
     territory
@@ -122,8 +91,8 @@ class EditService:
         communes. It is loaded on the first write (a few seconds), not at start-up.
     """
 
-    def __init__(self, database_url: str, layers: dict[str, LayerDef], territory: str) -> None:
-        self.database_url = database_url
+    def __init__(self, store: LivingStore | str, layers: dict[str, LayerDef], territory: str) -> None:
+        self.store: LivingStore = PostgisStore(store) if isinstance(store, str) else store
         self.layers = layers
         self.territory_spec = territory
         self._territory: Territory | None = None
@@ -162,8 +131,9 @@ class EditService:
         layer = self.layers[parts[1]]
         feature_id = parts[3] if len(parts) == 4 else None
         try:
-            with _pool(self.database_url).connection() as conn:
-                status, headers, body = self._answer(conn, environ, method, layer, feature_id)
+            session = self.store.reading() if method in {"GET", "HEAD"} else self.store.writing()
+            with session as db:
+                status, headers, body = self._answer(db, environ, method, layer, feature_id)
         except Refused as e:
             status = e.status
             headers = [("WWW-Authenticate", 'Bearer realm="geocommuns"')] if e.status == 401 else []
@@ -171,7 +141,8 @@ class EditService:
                 {"code": e.code, "description": e.description, **e.extra}, ensure_ascii=False
             ).encode("utf-8")
             headers.append(("Content-Type", "application/json"))
-        except PoolTimeout:
+        except (PoolTimeout, sqlite3.OperationalError):
+            logger.exception("the living store did not answer in time")
             status, headers = 503, [("Content-Type", "application/json"), ("Retry-After", "5")]
             body = b'{"code": "Unavailable", "description": "database busy; retry in a few seconds"}'
         headers.append(("Content-Length", str(len(body))))
@@ -180,15 +151,14 @@ class EditService:
 
     # -- one request -------------------------------------------------------------------
 
-    def _principal(self, conn: psycopg.Connection[Any], environ: dict[str, Any]) -> Principal | None:
+    def _principal(self, db: Db, environ: dict[str, Any]) -> Principal | None:
         header = environ.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Refused(401, "Unauthorized", "send 'Authorization: Bearer <token>'")
-        principal = authenticate(conn, token)
-        conn.rollback()
+        principal = authenticate(db, token)
         if principal is None:
             msg = "unknown or revoked token; ask an administrator ('geocommuns users add')"
             raise Refused(401, "Unauthorized", msg)
@@ -196,25 +166,26 @@ class EditService:
 
     def _answer(
         self,
-        conn: psycopg.Connection[Any],
+        db: Db,
         environ: dict[str, Any],
         method: str,
         layer: LayerDef,
         feature_id: str | None,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        principal = self._principal(conn, environ)
+        principal = self._principal(db, environ)
+        table = table_of(db)
         if method in {"GET", "HEAD"}:
-            return self._read(conn, principal, layer, feature_id or "")
+            return self._read(table, principal, layer, feature_id or "")
         if principal is None:
             msg = "writing needs a token: send 'Authorization: Bearer <token>'"
             raise Refused(401, "Unauthorized", msg)
         if not principal.may_edit_layer(layer.id):
             msg = f"user {principal.name} ({principal.scope}) may not change layer {layer.id}"
             raise Refused(403, "Forbidden", msg)
-        with conn.transaction(), conn.cursor() as cur:
+        with db.transaction():
             if feature_id is None:
-                return self._create(cur, environ, principal, layer)
-            stored = _stored(cur, layer, feature_id, lock=True)
+                return self._create(table, environ, principal, layer)
+            stored = table.get(layer, feature_id, lock=True)
             if stored is None:
                 raise Refused(404, "NotFound", f"no feature {feature_id!r} in {layer.id}")
             code, epci = stored.doc.get("code_insee"), stored.doc.get("epci")
@@ -226,21 +197,18 @@ class EditService:
                 raise Refused(403, "Forbidden", msg)
             _check_if_match(environ, stored)
             if method == "DELETE":
-                cur.execute(
-                    sql.SQL("DELETE FROM {} WHERE fid = %s").format(sql.Identifier(layer.id)),
-                    [stored.fid],
-                )
-                self._audit(cur, principal, layer, feature_id, "delete", stored.doc, None)
+                table.delete(layer, feature_id)
+                self._journal(table, principal, layer, feature_id, "delete", stored.doc, None)
                 return 204, [], b""
             body = _json_body(environ)
             if method == "PATCH":
                 body = _patched(stored.doc, body, layer)
             checked = self._checked(body, principal, layer)
             values = _values(layer, checked, keep=stored.doc)
-            _update(cur, layer, stored.fid, values, checked)
-            after = _written(cur, layer, feature_id)
-            action: audit.Action = "update" if method == "PATCH" else "replace"
-            self._audit(cur, principal, layer, feature_id, action, stored.doc, after.doc)
+            table.update(layer, feature_id, values, checked.lon, checked.lat)
+            after = _written(table, layer, feature_id)
+            action: journal.Action = "update" if method == "PATCH" else "replace"
+            self._journal(table, principal, layer, feature_id, action, stored.doc, after.doc)
             return 204, [("ETag", after.etag)], b""
 
     def _checked(self, body: Any, principal: Principal, layer: LayerDef) -> CheckedFeature:
@@ -258,7 +226,7 @@ class EditService:
 
     def _create(
         self,
-        cur: psycopg.Cursor[Any],
+        table: LayerTable,
         environ: dict[str, Any],
         principal: Principal,
         layer: LayerDef,
@@ -266,30 +234,19 @@ class EditService:
         checked = self._checked(_json_body(environ), principal, layer)
         values = _values(layer, checked, keep=None)
         feature_id = str(values["id"])
-        if _stored(cur, layer, feature_id, lock=False) is not None:
+        if table.get(layer, feature_id) is not None:
             msg = f"feature {feature_id} already exists; change it with PUT or give another source_id"
             raise Refused(409, "Conflict", msg, field="source_id")
-        names = [*values]
-        cur.execute(
-            sql.SQL("INSERT INTO {} ({}, geom) VALUES ({}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))")
-            .format(
-                sql.Identifier(layer.id),
-                sql.SQL(", ").join(map(sql.Identifier, names)),
-                sql.SQL(", ").join(sql.Placeholder() * len(names)),
-            ),
-            [*values.values(), checked.lon, checked.lat],
-        )
-        after = _written(cur, layer, feature_id)
-        self._audit(cur, principal, layer, feature_id, "create", None, after.doc)
+        table.insert(layer, values, checked.lon, checked.lat)
+        after = _written(table, layer, feature_id)
+        self._journal(table, principal, layer, feature_id, "create", None, after.doc)
         location = f"{_base_url(environ)}/collections/{layer.id}/items/{urllib.parse.quote(feature_id)}"
         return 201, [("Location", location), ("ETag", after.etag)], b""
 
     def _read(
-        self, conn: psycopg.Connection[Any], principal: Principal | None, layer: LayerDef, feature_id: str
+        self, table: LayerTable, principal: Principal | None, layer: LayerDef, feature_id: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        with conn.cursor() as cur:
-            stored = _stored(cur, layer, feature_id, lock=False)
-        conn.rollback()
+        stored = table.get(layer, feature_id)
         if stored is None:
             raise Refused(404, "NotFound", f"no feature {feature_id!r} in {layer.id}")
         doc = stored.doc
@@ -307,47 +264,28 @@ class EditService:
         return 200, [("Content-Type", "application/geo+json"), ("ETag", stored.etag)], body
 
     @staticmethod
-    def _audit(
-        cur: psycopg.Cursor[Any],
+    def _journal(
+        table: LayerTable,
         principal: Principal,
         layer: LayerDef,
         feature_id: str,
-        action: audit.Action,
+        action: journal.Action,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        audit.record(
-            cur, actor=principal.name, role=principal.role, via="api", layer=layer.id,
+        journal.record(
+            table.db, actor=principal.name, role=principal.role, via="api", layer=layer.id,
             feature_id=feature_id, action=action, before=before, after=after,
         )
 
 
-def _stored(cur: psycopg.Cursor[Any], layer: LayerDef, feature_id: str, *, lock: bool) -> Stored | None:
-    """The stored feature ``feature_id`` (locked for update when ``lock``)."""
-    query = sql.SQL("SELECT t.fid, {doc}, md5(({doc})::text) FROM {table} t WHERE t.id = %s{lock}").format(
-        doc=sql.SQL(_DOC),
-        table=sql.Identifier(layer.id),
-        lock=sql.SQL(" FOR UPDATE" if lock else ""),
-    )
-    row = cur.execute(query, [feature_id]).fetchone()
-    if row is None:
-        return None
-    return Stored(fid=int(row[0]), doc=row[1], etag=f'"{row[2]}"')
-
-
-def _written(cur: psycopg.Cursor[Any], layer: LayerDef, feature_id: str) -> Stored:
+def _written(table: LayerTable, layer: LayerDef, feature_id: str) -> Stored:
     """The feature just written in this transaction."""
-    stored = _stored(cur, layer, feature_id, lock=False)
+    stored = table.get(layer, feature_id)
     if stored is None:
         msg = f"{layer.id}: feature {feature_id} vanished inside its own transaction"
         raise RuntimeError(msg)
     return stored
-
-
-def stored_doc(cur: psycopg.Cursor[Any], layer: LayerDef, feature_id: str) -> dict[str, Any] | None:
-    """The stored feature as audited (every column, geometry as GeoJSON), or None."""
-    stored = _stored(cur, layer, feature_id, lock=False)
-    return None if stored is None else stored.doc
 
 
 def _check_if_match(environ: dict[str, Any], stored: Stored) -> None:
@@ -421,18 +359,6 @@ def _values(layer: LayerDef, checked: CheckedFeature, *, keep: dict[str, Any] | 
         for name in ("id", "source", "osm_id", "licence", "attribution", "merged_from", "provenance"):
             values[name] = keep.get(name)
     return {f.name: values.get(f.name) for f in layer.fields}
-
-
-def _update(
-    cur: psycopg.Cursor[Any], layer: LayerDef, fid: int, values: dict[str, Any], checked: CheckedFeature
-) -> None:
-    cur.execute(
-        sql.SQL("UPDATE {} SET {}, geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE fid = %s").format(
-            sql.Identifier(layer.id),
-            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in values),
-        ),
-        [*values.values(), checked.lon, checked.lat, fid],
-    )
 
 
 def _base_url(environ: dict[str, Any]) -> str:

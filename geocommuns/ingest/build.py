@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -14,10 +15,13 @@ from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.sourcedef import SourceDef, sources_from_dir
 from geocommuns.definitions.territory import Territory, territory_from_spec
 from geocommuns.errors import BuildError, GeocommunsError
+from geocommuns.ingest import journal
 from geocommuns.ingest.conflate import Conflation, conflate, write_pairs_csv
 from geocommuns.ingest.harmonise import Harmonised, features_frame, harmonise_table
+from geocommuns.ingest.replay import Replayed, import_docs, replay
 from geocommuns.ingest.report import BuildReport, ConflationSummary, SourceReport
 from geocommuns.ingest.sources import table_from_source
+from geocommuns.ingest.sqldb import Db, connect_postgis, open_gpkg, writer_lock
 from geocommuns.ingest.store import write_geopackage
 from geocommuns.settings import Settings
 
@@ -115,15 +119,109 @@ def build(
         merged = conflate(_concat(layers[layer_id], frames), layers[layer_id], kinds=kinds)
         built[layer_id] = merged.features
         _account_merges(report, layer_id, merged, conflation_dir / f"{layer_id}.csv")
-    report.layers = {k: len(v) for k, v in built.items()}
     failed = [s for s in report.sources if s.error]
-    report.write(settings.path(settings.report_dir))
     if failed and not keep_going:
+        report.layers = {k: len(v) for k, v in built.items()}
+        report.write(settings.path(settings.report_dir))
         names = "; ".join(f"{s.source}: {s.error}" for s in failed)
         msg = f"{len(failed)} source(s) could not be read ({names}); the GeoPackage was not replaced"
         raise BuildError(msg)
-    write_geopackage(built, layers, output)
-    return BuildResult(report=report, layers=built)
+    living = store_with_replay(settings, built, layers, imported_at=imported_at)
+    report.layers = {k: len(v) for k, v in living.layers.items()}
+    report.edits_replayed = living.edits_replayed
+    report.conflicts = [
+        {"id": c.id, "layer": c.layer, "feature_id": c.feature_id, "field": c.field,
+         "seen": c.seen, "edit": c.edit, "source": c.source}
+        for c in living.conflicts
+    ]
+    report.write(settings.path(settings.report_dir))
+    return BuildResult(report=report, layers=living.layers)
+
+
+#: ``geocommuns_meta`` key: the last journal entry a build replayed.
+REPLAYED_SEQ = "replayed_seq"
+
+
+def store_with_replay(
+    settings: Settings,
+    imports: dict[str, gpd.GeoDataFrame],
+    layers: dict[str, LayerDef],
+    *,
+    imported_at: dt.datetime | None = None,
+) -> Replayed:
+    """Replay the journal on the imported layers and write them into the GeoPackage.
+
+    The journal is read from the living store: PostGIS when ``GEOCOMMUNS_DATABASE_URL``
+    is set (``publish`` then replays what was journaled after this build), else the
+    GeoPackage itself, under its writer lock, so no edit slips in between the replay and
+    the swap. The open conflicts are saved with the layers, atomically on the GeoPackage.
+
+    Parameters
+    ----------
+    settings
+        Paths and the database URL.
+    imports
+        The harmonised and conflated layers.
+    layers
+        The layer definitions.
+    imported_at
+        When the import ran (logged per changed feature, see :func:`log_import_changes`).
+
+    Returns
+    -------
+    Replayed
+        The layers as written, the entries replayed and the open conflicts (numbered).
+    """
+    output = settings.path(settings.output)
+    at = imported_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    docs = {
+        k: import_docs(gdf, layers[k]) for k, gdf in imports.items()
+        if len(gdf) <= settings.history_max_features
+    }
+    if settings.database_url:
+        db = connect_postgis(settings.database_url)
+        try:
+            journal.ensure_schema(db)
+            entries = journal.changes(db)
+            done = replay(imports, entries, layers)
+            with db.transaction():
+                done.conflicts = journal.save_conflicts(db, done.conflicts)
+                log_import_changes(db, docs, at)
+        finally:
+            db.close()
+        upto = str(entries[-1].seq if entries else 0)
+        write_geopackage(done.layers, layers, output, also=lambda g: _record_position(g, upto))
+        return done
+    with writer_lock(output):
+        entries = []
+        if output.exists():
+            db = open_gpkg(output)
+            try:
+                entries = journal.changes(db)
+            finally:
+                db.close()
+        done = replay(imports, entries, layers)
+        upto = str(entries[-1].seq if entries else 0)
+
+        def also(g: Db) -> None:
+            _record_position(g, upto)
+            done.conflicts = journal.save_conflicts(g, done.conflicts)
+            log_import_changes(g, docs, at)
+
+        write_geopackage(done.layers, layers, output, also=also, locked=True)
+    return done
+
+
+def log_import_changes(db: Db, docs: dict[str, dict[str, dict[str, Any]]], at: dt.datetime) -> None:
+    """Log what this import changed, feature by feature, in each layer small enough
+    (``history_max_features``), inside the caller's transaction."""
+    for layer_id, layer_docs in docs.items():
+        journal.log_imports(db, layer_id, layer_docs, at)
+
+
+def _record_position(db: Db, upto: str) -> None:
+    journal.ensure_schema(db)
+    journal.set_meta(db, REPLAYED_SEQ, upto)
 
 
 def _account_merges(

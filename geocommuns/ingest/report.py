@@ -210,6 +210,10 @@ class BuildReport:
     sources: list[SourceReport] = field(default_factory=list)
     layers: dict[str, int] = field(default_factory=dict)
     conflation: dict[str, ConflationSummary] = field(default_factory=dict)
+    #: Journal entries (human changes) replayed on top of the imports, per layer.
+    edits_replayed: dict[str, int] = field(default_factory=dict)
+    #: Open conflicts between technicians' corrections and the sources, after this build.
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -226,8 +230,15 @@ class BuildReport:
             "totals": self.totals(),
             "layers": self.layers,
             "conflation": {k: asdict(v) for k, v in self.conflation.items()},
+            "edits_replayed": self.edits_replayed,
+            "conflicts_per_layer": self.conflicts_per_layer(),
+            "conflicts": self.conflicts,
             "sources": [s.to_dict() for s in self.sources],
         }
+
+    def conflicts_per_layer(self) -> dict[str, int]:
+        """Open conflicts per layer (every layer listed)."""
+        return {k: sum(1 for c in self.conflicts if c["layer"] == k) for k in self.layers}
 
     def totals(self) -> dict[str, int]:
         """Sums over every source."""
@@ -267,9 +278,12 @@ class BuildReport:
             "",
             "## Layers",
             "",
-            "| layer | features |",
-            "|---|---:|",
-            *(f"| {k} | {v} |" for k, v in self.layers.items()),
+            "| layer | features | edits replayed | conflicts |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {k} | {v} | {self.edits_replayed.get(k, 0)} | {self.conflicts_per_layer()[k]} |"
+                for k, v in self.layers.items()
+            ),
             "",
             "## Sources",
             "",
@@ -283,6 +297,7 @@ class BuildReport:
                 f"{'yes' if s.balanced else 'NO'} |"
             )
         lines += self._conflation_markdown()
+        lines += self._conflicts_markdown()
         for s in self.sources:
             if not (s.rejects or s.error or s.notes):
                 continue
@@ -295,6 +310,27 @@ class BuildReport:
             if s.info.get("rejects_file"):
                 lines.append(f"- rejected rows: `{s.info['rejects_file']}`")
         return "\n".join(lines) + "\n"
+
+    def _conflicts_markdown(self) -> list[str]:
+        if not self.conflicts:
+            return []
+        lines = [
+            "",
+            "## Conflicts between corrections and sources",
+            "",
+            "A technician corrected these fields and the source has changed them since. The "
+            "correction is kept until someone settles it: "
+            "`geocommuns conflicts resolve ID --keep edit|source`.",
+            "",
+            "| id | layer | feature | field | seen by the technician | correction | source now |",
+            "|---:|---|---|---|---|---|---|",
+        ]
+        for c in self.conflicts:
+            lines.append(
+                f"| {c['id']} | {c['layer']} | `{c['feature_id']}` | {c['field']} | "
+                f"{c['seen']} | {c['edit']} | {c['source']} |"
+            )
+        return lines
 
     def _conflation_markdown(self, limit: int = 20) -> list[str]:
         if not self.conflation:

@@ -226,7 +226,9 @@ def render_html(indicators: dict[str, Any], territory: Territory) -> str:
             cells.append(value)
         dist_rows.append(cells)
     contrib_note = (
-        "Contributions comptées dans la table d'audit"
+        "Corrections des techniciens comptées dans le journal (créations, modifications, suppressions) par commune"
+        if contrib["origine"] == "journal"
+        else "Contributions comptées dans la table d'audit"
         if contrib["origine"] == "audit"
         else "Nombre d'objets livrés par chaque commune ; les données de référence et celles d'OpenStreetMap sont listées à part"
     )

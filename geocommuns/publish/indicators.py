@@ -12,7 +12,7 @@ network file (``.osm``/``.xml`` extract or osmnx ``.graphml``) is given.
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -27,6 +27,7 @@ from pyproj import Geod, Transformer
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import L93, WGS84, Territory
 from geocommuns.errors import GeocommunsError
+from geocommuns.ingest.sqldb import open_readonly
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -37,6 +38,7 @@ FRESH_MONTHS = 12
 TIERS_LIEUX_TARGET = 1
 #: Name of the contributions table a later version may add to the GeoPackage.
 AUDIT_TABLE = "audit"
+JOURNAL_TABLE = "geocommuns_journal"
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -149,17 +151,20 @@ def contributions(
 ) -> dict[str, Any]:
     """Contributions per commune.
 
-    When the GeoPackage holds an ``audit`` table with a ``code_insee`` column (one row per
-    contribution), its rows are counted per commune. Otherwise the features are counted
+    When the living store's journal holds technicians' corrections, they are counted per
+    commune of the feature (``origine: journal``). Else, when the GeoPackage holds an
+    ``audit`` table with a ``code_insee`` column (one row per contribution), its rows are
+    counted per commune. Otherwise the features are counted
     per delivering commune (the INSEE code that starts their source id); features of
     sources that are not a commune's (reference data, OpenStreetMap) are counted per source.
     """
     codes = set(territory.communes["code_insee"])
     names = dict(zip(territory.communes["code_insee"], territory.communes["commune"], strict=True))
-    audit = _audit_counts(gpkg)
+    journaled = _journal_counts(gpkg)
+    audit = journaled if journaled else _audit_counts(gpkg)
     if audit is not None:
         return {
-            "origine": AUDIT_TABLE,
+            "origine": "journal" if journaled else AUDIT_TABLE,
             "par_commune": [
                 {"code_insee": c, "commune": names[c], "contributions": n, "sources": []}
                 for c, n in sorted(audit.items())
@@ -191,8 +196,24 @@ def contributions(
     }
 
 
+def _journal_counts(gpkg: Path) -> dict[str, int] | None:
+    """Human changes per commune, from the journal the GeoPackage carries (None: none)."""
+    with contextlib.closing(open_readonly(gpkg)) as con:
+        found = con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (JOURNAL_TABLE,)
+        ).fetchone()
+        if not found:
+            return None
+        rows = con.execute(
+            "SELECT json_extract(coalesce(after, before), '$.code_insee'), count(*) "
+            f"FROM {JOURNAL_TABLE} WHERE action IN ('create', 'replace', 'update', 'delete') GROUP BY 1"
+        ).fetchall()
+    counts = {str(code): int(n) for code, n in rows if code is not None}
+    return counts or None
+
+
 def _audit_counts(gpkg: Path) -> dict[str, int] | None:
-    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as con:
+    with contextlib.closing(open_readonly(gpkg)) as con:
         found = con.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (AUDIT_TABLE,)
         ).fetchone()

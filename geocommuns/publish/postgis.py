@@ -3,6 +3,11 @@
 Each layer is loaded into a fresh table and swapped in by renaming, in one transaction, so
 readers see either the previous layer or the new one, never half of it. Columns are typed
 from the layer definition, with a GiST index on the geometry and a unique index on ``id``.
+
+``publish`` never loses an edit: the build already replayed the journal up to the entry it
+recorded (``replayed_seq`` in the GeoPackage); the corrections journaled since are
+replayed on the new table inside the same transaction, field by field, while the layer's
+writers wait (the old table is locked against writes, readers go on reading it).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from psycopg import sql
 
 from geocommuns.definitions.layerdef import FieldDef, LayerDef
 from geocommuns.errors import GeocommunsError
+from geocommuns.ingest import journal
+from geocommuns.ingest.sqldb import Db, open_gpkg
 
 _SQL_TYPES = {
     "string": "text",
@@ -99,8 +106,19 @@ def _rows(gdf: gpd.GeoDataFrame, layer: LayerDef) -> Iterator[tuple[Any, ...]]:
         yield (*(db_value(col[i], f) for col, f in zip(columns, layer.fields, strict=True)), wkb.iat[i])
 
 
-def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: LayerDef) -> int:
-    """Replace the table of ``layer`` by ``gdf`` in one transaction; return the row count."""
+def publish_layer(
+    conn: psycopg.Connection[Any],
+    gdf: gpd.GeoDataFrame,
+    layer: LayerDef,
+    *,
+    replayed_seq: int | None = None,
+) -> int:
+    """Replace the table of ``layer`` by ``gdf`` in one transaction; return the row count.
+
+    With ``replayed_seq``, the journal entries of this layer newer than it (corrections
+    made since the build read the journal) are replayed on the new table before it is
+    committed.
+    """
     suffix = uuid.uuid4().hex[:8]
     new = f"{layer.id}__new"
     old = f"{layer.id}__old"
@@ -110,6 +128,8 @@ def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: L
     ]
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_BOOKKEEPING)
+        if replayed_seq is not None:
+            _hold_writers(cur, layer)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(new)))
         cur.execute(
             sql.SQL(
@@ -171,9 +191,97 @@ def publish_layer(conn: psycopg.Connection[Any], gdf: gpd.GeoDataFrame, layer: L
             )
         )
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(old)))
+        if replayed_seq is not None:
+            replay_since(Db(conn, "postgres"), layer, replayed_seq)
+        count = cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(layer.id))).fetchone()
+        cur.execute(
+            sql.SQL("UPDATE {} SET features = %s WHERE layer = %s").format(sql.Identifier(LAYERS_TABLE)),
+            [int(count[0]) if count else len(gdf), layer.id],
+        )
     with conn.cursor() as cur:
         cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(layer.id)))
-    return len(gdf)
+    return int(count[0]) if count else len(gdf)
+
+
+def _hold_writers(cur: psycopg.Cursor[Any], layer: LayerDef) -> None:
+    """Make the layer's writers wait until this transaction ends (readers go on).
+
+    The layer table is locked first, then the journal, in the order an edit takes them,
+    so a publish and an edit never deadlock.
+    """
+    if cur.execute("SELECT to_regclass(%s)", [layer.id]).fetchone()[0] is not None:  # type: ignore[index]
+        cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(layer.id)))
+    journal.ensure_schema(Db(cur.connection, "postgres"))
+    cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(journal.JOURNAL_TABLE)))
+
+
+def replay_since(db: Db, layer: LayerDef, seq: int) -> int:
+    """Apply to the live table the journal entries of ``layer`` newer than ``seq``.
+
+    Creations are inserted as written, deletions deleted, and changes applied field by
+    field (only the fields the technician changed), so values the new import brought to
+    other fields are kept. A settled conflict applies the value it kept.
+
+    Returns
+    -------
+    int
+        The entries replayed.
+    """
+    from geocommuns.ingest.replay import GEOMETRY, PLACE_FIELDS
+
+    entries = journal.changes(db, since=seq, layer=layer.id)
+    fields = {f.name: f for f in layer.fields}
+    for entry in entries:
+        if entry.action == "create" and entry.after:
+            _upsert(db, layer, entry.after)
+        elif entry.action == "delete":
+            db.con.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(layer.id)), [entry.feature_id])
+        elif entry.action in {"update", "replace"} and entry.after:
+            changed = [n for n in entry.changed_fields() if n in fields or n == GEOMETRY]
+            if GEOMETRY in changed:
+                changed += [n for n in PLACE_FIELDS if n in fields and n not in changed]
+            _set_fields(db, layer, entry.feature_id, {n: entry.after.get(n) for n in changed})
+        elif entry.action == "resolve" and entry.after and entry.after.get("keep") == "source":
+            name = str(entry.after.get("field"))
+            if name == journal.WHOLE_FEATURE:
+                db.con.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(layer.id)), [entry.feature_id])
+            elif name in fields or name == GEOMETRY:
+                _set_fields(db, layer, entry.feature_id, {name: entry.after.get("source")})
+    return len(entries)
+
+
+def _set_fields(db: Db, layer: LayerDef, feature_id: str, values: dict[str, Any]) -> None:
+    fields = {f.name: f for f in layer.fields}
+    sets: list[sql.Composable] = []
+    params: list[Any] = []
+    for name, value in values.items():
+        if name == "geometry":
+            point = value.get("coordinates") if isinstance(value, dict) else value
+            if not point:
+                continue
+            sets.append(sql.SQL("geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326)"))
+            params += [float(point[0]), float(point[1])]
+        elif name in fields:
+            sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+            params.append(db_value(value, fields[name]))
+    if sets:
+        db.con.execute(
+            sql.SQL("UPDATE {} SET {} WHERE id = %s").format(sql.Identifier(layer.id), sql.SQL(", ").join(sets)),
+            [*params, feature_id],
+        )
+
+
+def _upsert(db: Db, layer: LayerDef, doc: dict[str, Any]) -> None:
+    db.con.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(layer.id)), [doc.get("id")])
+    names = [f.name for f in layer.fields]
+    point = (doc.get("geometry") or {}).get("coordinates") or [None, None]
+    db.con.execute(
+        sql.SQL("INSERT INTO {} ({}, geom) VALUES ({}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))").format(
+            sql.Identifier(layer.id), sql.SQL(", ").join(map(sql.Identifier, names)),
+            sql.SQL(", ").join(sql.Placeholder() * len(names)),
+        ),
+        [*(db_value(doc.get(f.name), f) for f in layer.fields), point[0], point[1]],
+    )
 
 
 def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[str, int]:
@@ -208,13 +316,24 @@ def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         msg = f"cannot connect to {redact(database_url)} ({first}); check GEOCOMMUNS_DATABASE_URL"
         raise PublishError(msg) from None
+    replayed_seq = _replayed_seq(gpkg)
     counts = {}
     with conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         for layer_id, layer in layers.items():
             gdf = pyogrio.read_dataframe(gpkg, layer=layer_id)
-            counts[layer_id] = publish_layer(conn, gdf, layer)
+            counts[layer_id] = publish_layer(conn, gdf, layer, replayed_seq=replayed_seq)
     return counts
+
+
+def _replayed_seq(gpkg: Path) -> int:
+    """The last journal entry the build of ``gpkg`` replayed (0: it replayed none)."""
+    db = open_gpkg(gpkg)
+    try:
+        value = journal.get_meta(db, "replayed_seq")
+    finally:
+        db.close()
+    return int(value) if value and value.isdigit() else 0
 
 
 def redact(url: str) -> str:

@@ -42,6 +42,7 @@ from jinja2 import Template
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.territory import Territory, normalise_name, territory_from_spec
 from geocommuns.errors import WebmapError
+from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.settings import Settings
 
 Mode = Literal["auto", "static", "live"]
@@ -158,7 +159,7 @@ def _connect(gpkg: Path) -> sqlite3.Connection:
         msg = f"{gpkg}: no GeoPackage yet; run 'geocommuns build' first"
         raise WebmapError(msg)
     try:
-        return sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True)
+        return open_readonly(gpkg)
     except sqlite3.Error as e:
         msg = f"{gpkg}: cannot be opened ({e}); rebuild it with 'geocommuns build'"
         raise WebmapError(msg) from e
@@ -532,7 +533,7 @@ def webmap_from_settings(
     api: str | None = None,
     target: Path | None = None,
 ) -> WebmapResult:
-    """Write the map of the built GeoPackage of ``settings`` (``webmap/`` by default).
+    """Write the map of the living layers of ``settings`` (``webmap/`` by default).
 
     Giving ``api`` with ``mode="auto"`` means live: the caller named the API to read.
     """
@@ -541,9 +542,11 @@ def webmap_from_settings(
         raise WebmapError(msg)
     if api is not None and mode == "auto":
         mode = "live"
+    from geocommuns.publish.living import living_gpkg
+
     layers = layers_from_dir(settings.path(settings.layers_dir))
     return write_webmap(
-        settings.path(settings.output),
+        living_gpkg(settings, layers),
         layers,
         territory_from_spec(settings.territory),
         target or settings.path(settings.webmap_dir),

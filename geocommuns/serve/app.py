@@ -90,7 +90,7 @@ def dispatcher(
 
 
 def edit_service_from_config(config: ServiceConfig) -> EditService | None:
-    """The Part 4 edit service of a configuration's PostGIS collections.
+    """The Part 4 edit service of a configuration's collections, on either backend.
 
     Parameters
     ----------
@@ -100,28 +100,35 @@ def edit_service_from_config(config: ServiceConfig) -> EditService | None:
     Returns
     -------
     EditService or None
-        None when no collection is served from PostGIS (the GeoPackage is read-only).
+        The edits of the living store the collections are served from: the PostGIS
+        database, or the GeoPackage of the embedded default. None when no collection is
+        served by a geocommuns provider.
 
     Raises
     ------
     ServeError
-        When the PostGIS collections name more than one database.
+        When the collections are served from more than one store.
     """
     from geocommuns.contrib.edits import EditService
+    from geocommuns.contrib.layerstore import GeoPackageStore, LivingStore, PostgisStore
     from geocommuns.serve.provider import layer_definitions, project_path, settings
 
-    postgis = config.served_by("postgis")
-    urls = {c.provider.data for c in postgis.values() if c.provider is not None}
-    tables = [c.provider.table for c in postgis.values() if c.provider is not None and c.provider.table]
-    if not urls:
+    served = config.served_by("postgis", "gpkg")
+    stores = {
+        (c.provider.backend, c.provider.data) for c in served.values() if c.provider is not None
+    }
+    if not stores:
         return None
-    if len(urls) > 1:
-        msg = f"{config.path}: the PostGIS collections must share one database, found {len(urls)}"
+    if len(stores) > 1:
+        msg = f"{config.path}: the collections must share one store (one database or one GeoPackage), found {len(stores)}"
         raise ServeError(msg)
+    backend, data = stores.pop()
+    tables = [c.provider.table for c in served.values() if c.provider is not None and c.provider.table]
     current = settings()
     every = layer_definitions(project_path(current.layers_dir))
     layers = {t: every[t] for t in tables if t in every}
-    return EditService(urls.pop(), layers, current.territory)
+    store: LivingStore = PostgisStore(data) if backend == "postgis" else GeoPackageStore(project_path(data))
+    return EditService(store, layers, current.territory)
 
 
 def create_app() -> WSGIApp:

@@ -25,7 +25,6 @@ import logging
 import sqlite3
 import struct
 import threading
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from pygeoapi.provider.base import (
     ProviderQueryError,
 )
 
+from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.serve.cql import register_sqlite_functions, wkb_from_gpkg
 from geocommuns.serve.provider import LayerProvider, project_path
 
@@ -135,9 +135,15 @@ class _Database:
     stamp: tuple[int, int] | None = None
     counts: dict[str, int] = field(default_factory=dict)
     columns: dict[str, set[str]] = field(default_factory=dict)
+    data_version: int | None = None
 
     def connection(self) -> sqlite3.Connection:
-        """The connection; call with ``lock`` held."""
+        """The connection; call with ``lock`` held.
+
+        Cached counts and columns are dropped whenever another connection committed a
+        change (a technician's edit, a refresh swapping layers in): SQLite's
+        ``data_version`` says so at the cost of one pragma.
+        """
         try:
             st = self.path.stat()
         except OSError as e:
@@ -149,10 +155,8 @@ class _Database:
             # connection would keep reading the old inode, so reopen on any change.
             if self.con is not None:
                 self.con.close()
-            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
             try:
-                con = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                con.execute("PRAGMA query_only = 1")
+                con = open_readonly(self.path)
             except sqlite3.Error as e:
                 msg = f"{self.path}: cannot be opened read-only ({e})"
                 raise ProviderConnectionError(msg) from e
@@ -160,6 +164,10 @@ class _Database:
             con.create_function("gc_geojson", 1, geojson_from_gpkg, deterministic=True)
             register_sqlite_functions(con)
             self.con, self.stamp, self.counts, self.columns = con, stamp, {}, {}
+            self.data_version = None
+        version = int(self.con.execute("PRAGMA data_version").fetchone()[0])
+        if version != self.data_version:
+            self.counts, self.columns, self.data_version = {}, {}, version
         return self.con
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ import yaml
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import ConfigError
+from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.serve.openapi import self_contained
 from geocommuns.settings import Settings
 
@@ -131,8 +131,7 @@ def data_extents(gpkg: Path, layer_ids: list[str]) -> dict[str, Bbox | None]:
     out: dict[str, Bbox | None] = dict.fromkeys(layer_ids)
     if not gpkg.exists():
         return out
-    uri = f"file:{urllib.parse.quote(str(gpkg))}?mode=ro"
-    con = sqlite3.connect(uri, uri=True)
+    con = open_readonly(gpkg)
     try:
         for layer_id in layer_ids:
             try:

@@ -17,12 +17,12 @@ import psycopg
 import pytest
 from conftest import project
 
-from geocommuns.contrib.audit import ensure_schema as ensure_audit
-from geocommuns.contrib.audit import recent
 from geocommuns.contrib.auth import add_user
 from geocommuns.contrib.contribute import ContributionError, contribute
 from geocommuns.definitions.sourcedef import source_from_yaml
 from geocommuns.ingest.build import harmonise_source
+from geocommuns.ingest.journal import ensure_schema as ensure_audit
+from geocommuns.ingest.journal import recent
 from geocommuns.publish.postgis import publish_layer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def published(database_url, layers, grand_cahors):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         publish_layer(conn, built.features, layers["conteneurs"])
-        conn.execute("DROP TABLE IF EXISTS geocommuns_users, geocommuns_audit")
+        conn.execute("DROP TABLE IF EXISTS geocommuns_users, geocommuns_journal, geocommuns_conflicts, geocommuns_meta")
         add_user(conn, "cahors", "contributor", commune="46042")
         add_user(conn, "pradines", "contributor", commune="46224")
         ensure_audit(conn)
@@ -77,7 +77,7 @@ def new_delivery(tmp_path: Path) -> Path:
 def table_state(url: str) -> tuple[dict[str, str], int]:
     with psycopg.connect(url) as conn:
         rows = dict(conn.execute("SELECT id, md5((to_jsonb(t) - 'fid')::text) FROM conteneurs t").fetchall())
-        audit = conn.execute("SELECT count(*) FROM geocommuns_audit").fetchone()[0]
+        audit = conn.execute("SELECT count(*) FROM geocommuns_journal").fetchone()[0]
     return rows, audit
 
 

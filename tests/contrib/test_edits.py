@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from ogcserver import served_sample
 
-from geocommuns.contrib.audit import ensure_schema as ensure_audit
 from geocommuns.contrib.auth import add_user, authenticate, list_users, revoke_user
 from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.ingest.journal import ensure_schema as ensure_audit
 
 pytestmark = pytest.mark.slow  # a real server on PostGIS, hundreds of HTTP round trips
 
@@ -112,13 +112,13 @@ def snapshot(env: Env, layer: str) -> tuple[dict[str, str], int]:
     """Every row of the layer (id -> MD5 of the whole row) and the last audit sequence number."""
     conn = env.db
     rows = dict(conn.execute(f'SELECT id, md5((to_jsonb(t) - \'fid\')::text) FROM "{layer}" t').fetchall())
-    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_audit").fetchone()[0]
+    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0]
     return rows, seq
 
 
 def audit_since(env: Env, seq: int) -> list[tuple[Any, ...]]:
     return env.db.execute(
-            "SELECT actor, layer, feature_id, action, before, after FROM geocommuns_audit "
+            "SELECT actor, layer, feature_id, action, before, after FROM geocommuns_journal "
             "WHERE seq > %s ORDER BY seq", [seq],
         ).fetchall()
 
@@ -253,7 +253,7 @@ def test_concurrent_writes_with_the_same_etag_one_wins(env: Env) -> None:
         t.join()
     assert sorted(statuses) == [204] + [412] * 5
     with psycopg.connect(env.database_url) as conn:
-        n = conn.execute("SELECT count(*) FROM geocommuns_audit WHERE feature_id = %s AND action = 'update'", [fid]).fetchone()[0]
+        n = conn.execute("SELECT count(*) FROM geocommuns_journal WHERE feature_id = %s AND action = 'update'", [fid]).fetchone()[0]
     assert n == 1
 
 

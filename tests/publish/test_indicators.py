@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -134,7 +135,9 @@ def test_contributions_count_features_per_delivering_commune(indicators):
 
 def test_contributions_come_from_the_audit_table_when_there_is_one(layers, grand_cahors, tmp_path):
     gpkg = write_tiny_gpkg(tmp_path / "audit.gpkg", layers, _records())
-    with sqlite3.connect(gpkg) as con:
+    # closed before GDAL reads the file: two SQLite libraries in one process (Python's and
+    # GDAL's) must not hold the same WAL GeoPackage open at once (POSIX locks are per process)
+    with contextlib.closing(sqlite3.connect(gpkg)) as con, con:
         con.execute("CREATE TABLE audit (code_insee TEXT, action TEXT)")
         con.executemany(
             "INSERT INTO audit VALUES (?, ?)",

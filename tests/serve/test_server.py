@@ -66,16 +66,13 @@ def test_conformance(server):
     assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in classes
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter" in classes
     assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in classes
-    # only what works is advertised: transactions (Part 4, geocommuns.contrib.edits) on PostGIS
-    # only, never on the read-only GeoPackage; no Part 5 schemas
+    # only what works is advertised: transactions (Part 4, geocommuns.contrib.edits) on both
+    # backends of the living store; no Part 5 schemas
     part4 = {c for c in classes if "ogcapi-features-4" in c}
-    if server.backend == "postgis":
-        assert part4 == {
-            "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
-            "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
-        }
-    else:
-        assert not part4
+    assert part4 == {
+        "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+        "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    }
     assert not any("ogcapi-features-5" in c for c in classes)
     # and the list does not grow from one request to the next (pygeoapi 0.21 appends)
     again = get(server, "/conformance", f="json").json()["conformsTo"]
