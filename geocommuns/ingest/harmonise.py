@@ -351,7 +351,12 @@ def harmonise_table(
                 "coordinates read from column(s) "
                 f"{spec.latlon or f'{spec.x}/{spec.y}'} (guessed from their names)"
             )
-    positions = positions_from(frame, table.geometry, spec)
+    positions = positions_from(
+        frame,
+        table.geometry,
+        spec,
+        inside=lambda points: territory.locate(points)["code_insee"].notna().to_numpy(),
+    )
     report.info["crs"] = positions.crs
     if positions.crs_detected:
         report.notes.append(

@@ -3,13 +3,15 @@
 Positions come from the file's geometry, from x/y (or lon/lat) columns, or from one text
 column holding "lat, lon". When neither the file nor the declaration gives a CRS, each
 row's coordinates are classified by their ranges over metropolitan France (WGS84,
-Lambert-93, CC44, CC45, Lambert II étendu); the file takes the most common class and rows
-of another class are rejected with that reason.
+Lambert-93, CC44, CC45, Lambert II étendu) and the overseas départements (WGS84 and their
+UTM-based national CRSs); the file takes the most common class and rows of another class
+are rejected with that reason.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -31,14 +33,33 @@ from geocommuns.ingest.values import (
 
 WGS84 = "EPSG:4326"
 
-#: (code, x range, y range) of coordinates over metropolitan France, most specific first.
+#: (code, x range, y range) of coordinates over France, most specific first. Metropolitan
+#: France: WGS84, Lambert-93, CC44, CC45, Lambert II étendu (mainland, then Corsica, so
+#: that the sea south of Perpignan is left to Martinique). Overseas départements: WGS84 and
+#: their national UTM-based CRSs (EPSG codes checked with pyproj: RGAF09 / UTM 20N for
+#: Guadeloupe and Martinique, RGFG95 / UTM 22N, RGR92 / UTM 40S, RGM04 / UTM 38S), each
+#: box the département's communes plus a margin.
 _CRS_RANGES: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (
     ("EPSG:4326", (-5.5, 10.0), (41.0, 51.5)),
     ("EPSG:2154", (50_000, 1_300_000), (6_000_000, 7_150_000)),
     ("EPSG:3944", (1_000_000, 2_400_000), (2_850_000, 3_650_000)),
     ("EPSG:3945", (1_000_000, 2_400_000), (3_750_000, 4_650_000)),
-    ("EPSG:27572", (0, 1_250_000), (1_600_000, 2_750_000)),
+    ("EPSG:27572", (0, 1_250_000), (1_690_000, 2_750_000)),
+    ("EPSG:27572", (1_100_000, 1_250_000), (1_600_000, 1_690_000)),
+    # Guadeloupe, Martinique, Guyane, La Réunion, Mayotte.
+    ("EPSG:4326", (-61.95, -60.95), (15.75, 16.6)),
+    ("EPSG:4326", (-61.3, -60.75), (14.35, 14.95)),
+    ("EPSG:4326", (-54.7, -51.5), (2.0, 5.85)),
+    ("EPSG:4326", (55.15, 55.9), (-21.45, -20.8)),
+    ("EPSG:4326", (44.95, 45.35), (-13.05, -12.6)),
+    ("EPSG:5490", (615_000, 725_000), (1_740_000, 1_836_000)),
+    ("EPSG:5490", (680_000, 746_000), (1_582_000, 1_656_000)),
+    ("EPSG:2972", (89_000, 441_000), (223_000, 646_000)),
+    ("EPSG:2975", (304_000, 390_000), (7_624_000, 7_701_000)),
+    ("EPSG:4471", (492_000, 542_000), (8_552_000, 8_613_000)),
 )
+#: The WGS84 boxes, read the other way round to catch latitude and longitude swapped.
+_WGS84_BOXES = tuple((x, y) for code, x, y in _CRS_RANGES if code == "EPSG:4326")
 _SWAPPED = "EPSG:4326/swapped"
 _LATLON = re.compile(
     r"^\s*[\[(]?\s*(-?\d+(?:[.,]\d+)?)\s*(?:[,;]\s+|[;\s]\s*|,(?=-?\d+\.))"
@@ -58,11 +79,15 @@ class Positions:
 
 
 def classify(x: float, y: float) -> str | None:
-    """Which French CRS the pair (x, y) falls in, ``EPSG:4326/swapped`` for lat/lon swapped."""
+    """Which French CRS the pair (x, y) falls in, ``EPSG:4326/swapped`` for lat/lon swapped.
+
+    A pair in two boxes (Guadeloupe in UTM 20N is also Roussillon in Lambert II étendu)
+    gives the first; :func:`positions_from` lets the territory decide between them.
+    """
     for code, (x0, x1), (y0, y1) in _CRS_RANGES:
         if x0 <= x <= x1 and y0 <= y <= y1:
             return code
-    if -5.5 <= y <= 10.0 and 41.0 <= x <= 51.5:
+    if any(x0 <= y <= x1 and y0 <= x <= y1 for (x0, x1), (y0, y1) in _WGS84_BOXES):
         return _SWAPPED
     return None
 
@@ -152,30 +177,62 @@ def _xy_from_geometry(geometry: gpd.GeoSeries) -> tuple[np.ndarray, dict[int, st
     return xy, problems, warnings
 
 
-#: Index of each code of _CRS_RANGES in the class array; swapped lat/lon comes after them.
-_CODES = [code for code, *_ in _CRS_RANGES]
+#: The codes of _CRS_RANGES without repeats; swapped lat/lon comes after them.
+_CODES = list(dict.fromkeys(code for code, *_ in _CRS_RANGES))
 _SWAPPED_CLASS = len(_CODES)
 _NO_CLASS = -1
 
 
+def _hits(xy: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """For every row and every code of ``_CODES``, whether the row falls in one of its boxes."""
+    x, y = xy[:, 0], xy[:, 1]
+    hits = np.zeros((len(xy), len(_CODES)), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for code, (x0, x1), (y0, y1) in _CRS_RANGES:
+            hits[:, _CODES.index(code)] |= (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)
+    hits[skip] = False
+    return hits
+
+
 def _classes(xy: np.ndarray, skip: np.ndarray) -> np.ndarray:
     """:func:`classify` for every row at once (an index into ``_CODES``, swapped or none)."""
-    x, y = xy[:, 0], xy[:, 1]
-    out = np.full(len(xy), _NO_CLASS)
+    hits = _hits(xy, skip)
+    out = np.where(hits.any(axis=1), hits.argmax(axis=1), _NO_CLASS)
+    swapped = np.zeros(len(xy), dtype=bool)
     with np.errstate(invalid="ignore"):
-        for k, (_, (x0, x1), (y0, y1)) in enumerate(_CRS_RANGES):
-            hit = (out == _NO_CLASS) & (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)
-            out[hit] = k
-        swapped = (out == _NO_CLASS) & (y >= -5.5) & (y <= 10.0) & (x >= 41.0) & (x <= 51.5)
-    out[swapped] = _SWAPPED_CLASS
-    out[skip] = _NO_CLASS
+        for (x0, x1), (y0, y1) in _WGS84_BOXES:
+            swapped |= (y0 <= xy[:, 0]) & (xy[:, 0] <= y1) & (x0 <= xy[:, 1]) & (xy[:, 1] <= x1)
+    out[(out == _NO_CLASS) & swapped & ~skip] = _SWAPPED_CLASS
     return out
+
+
+#: Tells, for points in EPSG:4326, which ones are inside the territory.
+InsideTest = Callable[[gpd.GeoSeries], np.ndarray]
+
+
+def _detect(xy: np.ndarray, hits: np.ndarray, classes: np.ndarray, inside: InsideTest | None) -> str | None:
+    """The CRS most rows fall in; between CRSs as frequent, the one that puts the most
+    rows inside the territory (``inside``), else the first listed."""
+    counts = hits.sum(axis=0)
+    counts[_CODES.index(WGS84)] += int((classes == _SWAPPED_CLASS).sum())
+    if counts.max() == 0:
+        return None
+    best = [k for k in range(len(_CODES)) if counts[k] == counts.max()]
+    if len(best) > 1 and inside is not None:
+        scores = []
+        for k in best:
+            rows = hits[:, k]
+            points = gpd.GeoSeries(shapely.points(_to_wgs84(xy[rows], _CODES[k])), crs=WGS84)
+            scores.append(int(np.asarray(inside(points), dtype=bool).sum()))
+        return _CODES[best[int(np.argmax(scores))]]
+    return _CODES[best[0]]
 
 
 def positions_from(
     frame: pd.DataFrame,
     geometry: gpd.GeoSeries | None,
     spec: GeometrySpec,
+    inside: InsideTest | None = None,
 ) -> Positions:
     """Locate every row in EPSG:4326.
 
@@ -187,6 +244,9 @@ def positions_from(
         The file's own geometry, or ``None``.
     spec
         The declaration: coordinate columns and/or CRS.
+    inside
+        Which points (EPSG:4326) are in the territory: decides between two CRSs whose
+        ranges overlap when neither the file nor the declaration names one.
 
     Returns
     -------
@@ -210,18 +270,19 @@ def positions_from(
         xy = np.full((len(frame), 2), np.nan)
     declared = _normalise_crs(spec.crs) if spec.crs else None
     crs = declared or file_crs
-    classes = _classes(xy, np.isin(np.arange(len(frame)), list(problems)))
+    skip = np.isin(np.arange(len(frame)), list(problems))
+    classes = _classes(xy, skip)
+    hits = _hits(xy, skip)
     names = np.array([*_CODES, _SWAPPED, None], dtype=object)  # index -1 is None
     detected = False
     if crs is None:
-        found = names[classes[classes != _NO_CLASS]]
-        counts = pd.Series(found, dtype=object).replace(_SWAPPED, WGS84).value_counts()
-        if counts.empty:
+        found = _detect(xy, hits, classes, inside)
+        if found is None:
             for i in range(len(frame)):
                 problems.setdefault(i, "coordinates match no French coordinate system")
             crs = WGS84
         else:
-            crs = str(counts.index[0])
+            crs = found
             detected = True
     if crs == WGS84:
         for i in np.flatnonzero(classes == _SWAPPED_CLASS).tolist():
@@ -230,7 +291,8 @@ def positions_from(
                 warnings[i] = "latitude and longitude were swapped; read the other way round"
     if _known(crs):
         outside = classes == _NO_CLASS
-        other = ~outside & (classes != _SWAPPED_CLASS) & (names[classes] != crs)
+        in_crs = hits[:, _CODES.index(crs)]
+        other = ~outside & (classes != _SWAPPED_CLASS) & ~in_crs
         for i in np.flatnonzero(outside | other).tolist():
             if i in problems:
                 continue

@@ -55,7 +55,9 @@ def test_combined_spec() -> None:
     [
         ("grand-cahors", "is not understood"),
         ("epci:", "is not understood"),
-        ("region:76", "is not understood"),
+        ("region:99", "unknown region code"),
+        ("region:", "is not understood"),
+        ("france:1", "is not understood"),
         ("epci:200023737+46", "is not understood"),
         ("epci:123456789", "unknown EPCI SIREN"),
         ("commune:99999", "contains no commune"),
@@ -261,3 +263,35 @@ def test_town_halls_are_named_with_the_official_joining_word() -> None:
     mairies = {m.code_insee: m for m in lot.mairies()}
     assert mairies["46197"].commune == "Le Montat"
     assert mairies["46197"].de_commune == "du Montat"
+
+
+def test_region_and_france_specs() -> None:
+    occitanie = territory_from_spec("region:76")
+    assert occitanie.name == "région Occitanie"
+    assert {c[:2] for c in occitanie.codes} == {
+        "09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"
+    }
+    reunion = territory_from_spec("region:04")
+    assert reunion.name == "région La Réunion"
+    assert len(reunion.codes) == 24
+    assert all(c.startswith("974") for c in reunion.codes)
+    france = territory_from_spec("france")
+    assert france.name == "France"
+    assert len(france.codes) > 34_000
+    assert {c[:3] for c in france.codes} >= {"971", "972", "973", "974", "976", "2A0", "2B0"}
+    assert "46042" in france.codes
+
+
+def test_overseas_points_located_and_snapped_in_metres() -> None:
+    reunion = territory_from_spec("departement:974")
+    saint_denis = next(m for m in reunion.mairies() if m.code_insee == "97411")
+    assert saint_denis.commune == "Saint-Denis"
+    outline = reunion.communes.loc[reunion.communes["code_insee"] == "97411", "geometry"].iloc[0]
+    # A point just off the coast (the contours are simplified): snapped, distance in metres.
+    coast = shapely.ops.nearest_points(outline.boundary, shapely.Point(55.45, -20.80))[0]
+    off = shapely.Point(coast.x, coast.y + 0.0005)  # about 55 m north, in the sea
+    points = gpd.GeoSeries([shapely.Point(saint_denis.lon, saint_denis.lat), off], crs="EPSG:4326")
+    located = reunion.locate(points)
+    assert located["code_insee"].tolist() == ["97411", "97411"]
+    assert located["snapped_m"].iloc[0] == 0
+    assert 0 < located["snapped_m"].iloc[1] < 60

