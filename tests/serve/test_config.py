@@ -43,7 +43,6 @@ def test_geopackage_configuration(tmp_path, layers, monkeypatch):
     definition = wifi.provider.instance_definition()
     definition["table"] = "changed"
     assert wifi.provider.definition["table"] == "wifi"  # each instance gets its own copy
-    assert edit_service_from_config(config) is None
 
 
 def test_postgis_url_substituted_as_pygeoapi_does(tmp_path, layers, monkeypatch):
@@ -73,10 +72,11 @@ def test_foreign_providers_are_queryable_but_not_geocommuns(tmp_path):
     assert config.queryables() == {"stock": frozenset({"a"})}
     assert config.served_by() == {} and config.collections["doc"].provider is None
     assert config.collections["stock"].title_in("fr") == "Stock"
+    assert edit_service_from_config(config) is None  # nothing geocommuns serves: nothing to edit
 
 
-def test_postgis_collections_must_share_one_database(tmp_path, layers):
+def test_collections_must_share_one_store(tmp_path, layers):
     doc = yaml.safe_load(write(tmp_path, layers, data="postgresql://a/one", backend="postgis").read_text())
     doc["resources"]["wifi"]["providers"][0]["data"] = "postgresql://a/two"
-    with pytest.raises(ServeError, match="share one database"):
+    with pytest.raises(ServeError, match="must share one store"):
         edit_service_from_config(service_config_from_dict(doc, tmp_path / "c.yml"))
