@@ -19,6 +19,7 @@ from geocommuns.definitions.sourcedef import GeometrySpec, SourceDef, source_fro
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.build import build, harmonise_source
+from geocommuns.ingest.geocode import geocoder_from_settings
 from geocommuns.ingest.report import SourceReport
 from geocommuns.settings import Settings
 
@@ -150,7 +151,9 @@ def validate_command(
         source = declared.model_copy(update=overrides)
         GeometrySpec.model_validate(source.geometry.model_dump())
         terr = territory_from_spec(territory or settings.territory)
-        result = harmonise_source(source, layers[layer], terr)
+        result = harmonise_source(
+            source, layers[layer], terr, geocoder=geocoder_from_settings(settings)
+        )
     except GeocommunsError as e:
         _fail(e)
     report = result.report

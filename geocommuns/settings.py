@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     #: Layers up to this many features keep a per-feature log of what each import changed
     #: (``geocommuns history``); larger layers log the journal of human changes only.
     history_max_features: int = 250_000
+    #: A Base Adresse Nationale / Base Adresse Locale CSV: rows with an address and no
+    #: coordinates are placed from it (offline).
+    address_reference: Path | None = None
+    #: Ask the national address API for such rows when no reference file is set (online).
+    address_api: bool = False
+    address_api_url: str = "https://api-adresse.data.gouv.fr"
+    #: Where the address API's answers are cached.
+    address_cache_dir: Path = Path("geodata/cache/adresses")
+    #: Minimum score (0 to 1) for a row to be placed from its address.
+    address_threshold: float = 0.8
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

@@ -17,6 +17,7 @@ from geocommuns.definitions.territory import Territory, territory_from_spec
 from geocommuns.errors import BuildError, GeocommunsError
 from geocommuns.ingest import journal
 from geocommuns.ingest.conflate import Conflation, conflate, write_pairs_csv
+from geocommuns.ingest.geocode import Geocoder, geocoder_from_settings
 from geocommuns.ingest.harmonise import Harmonised, features_frame, harmonise_table
 from geocommuns.ingest.replay import Replayed, import_docs, replay
 from geocommuns.ingest.report import BuildReport, ConflationSummary, SourceReport
@@ -44,8 +45,11 @@ def harmonise_source(
     *,
     imported_at: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    geocoder: Geocoder | None = None,
 ) -> Harmonised:
-    """Read and harmonise one source; an unreadable source gives an empty, failed report."""
+    """Read and harmonise one source; an unreadable source gives an empty, failed report.
+
+    ``geocoder`` places the rows that give an address and no coordinates."""
     try:
         table = table_from_source(source, layer, territory)
     except GeocommunsError as e:
@@ -54,7 +58,8 @@ def harmonise_source(
         )
         return Harmonised(features=features_frame(layer, [], []), report=report)
     return harmonise_table(
-        table, layer, source, territory, imported_at=imported_at, progress=progress
+        table, layer, source, territory, imported_at=imported_at, progress=progress,
+        geocoder=geocoder,
     )
 
 
@@ -90,6 +95,7 @@ def build(
     output = settings.path(settings.output)
     report = BuildReport(territory=f"{territory.name} ({territory.spec})", output=str(output))
     imported_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    geocoder = geocoder_from_settings(settings)
     parts: dict[str, list[gpd.GeoDataFrame]] = {k: [] for k in layers}
     for done, source in enumerate(sources):
         if source.layer not in layers:
@@ -104,7 +110,8 @@ def build(
                 progress(sid, done, len(sources), n)
 
         result = harmonise_source(
-            source, layers[source.layer], territory, imported_at=imported_at, progress=tick
+            source, layers[source.layer], territory, imported_at=imported_at, progress=tick,
+            geocoder=geocoder,
         )
         report.sources.append(result.report)
         parts[source.layer].append(result.features)

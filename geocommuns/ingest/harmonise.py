@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,9 @@ from geocommuns.definitions.layerdef import ExcludeRule, FieldDef, LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.errors import SourceDefinitionError
+from geocommuns.ingest.geocode import Geocoder, Query
 from geocommuns.ingest.hours import column_label, label_cells
-from geocommuns.ingest.position import WGS84, guess_geometry, positions_from
+from geocommuns.ingest.position import WGS84, Positions, guess_geometry, positions_from
 from geocommuns.ingest.reader import RawTable
 from geocommuns.ingest.report import REDACTED, SourceReport
 from geocommuns.ingest.values import (
@@ -275,6 +277,7 @@ def harmonise_table(
     *,
     imported_at: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    geocoder: Geocoder | None = None,
 ) -> Harmonised:
     """Harmonise the rows of one source into features of ``layer``.
 
@@ -296,6 +299,8 @@ def harmonise_table(
         Timestamp written to ``imported_at`` (now by default).
     progress
         Called with the number of rows processed, now and then.
+    geocoder
+        Places the rows that give an address (``adresse``) and no coordinates.
 
     Returns
     -------
@@ -363,6 +368,9 @@ def harmonise_table(
             f"no CRS in the file or the declaration: detected {positions.crs} from the "
             "coordinate ranges; declare it (geometry.crs) to be sure"
         )
+    geocoded: dict[int, str] = {}
+    if geocoder is not None and "adresse" in mapping:
+        geocoded = _geocode_rows(frame, mapping, positions, geocoder, report)
     located = territory.locate(positions.points)
     from_osm = source.kind == "osm"
     licence = source.licence or ("ODbL-1.0" if from_osm else layer.licence.id)
@@ -513,6 +521,7 @@ def harmonise_table(
         latitude=[round(y, 6) for y in ys],
         source=source.id,
         osm_id=ids if from_osm else None,
+        provenance=objects([geocoded.get(i) for i in rows.tolist()]) if geocoded else None,
         licence=licence,
         attribution=attribution,
         imported_at=imported_at.isoformat(),
@@ -566,6 +575,85 @@ def _unconverted_hours(hours: _Parsed, coded: _Coded) -> _Parsed:
         errors=np.full(n, None, dtype=object),
         warnings=np.full(n, None, dtype=object),
     )
+
+
+#: Position problems an address can solve: the row has no coordinates at all.
+_NO_POSITION = ("no coordinates in column", "no geometry")
+#: Columns naming the commune in files that have no INSEE code.
+_COMMUNE_COLUMNS = ("commune", "ville", "nom_commune", "lib_com", "localite", "libelle_commune")
+
+
+def _geocode_rows(
+    frame: pd.DataFrame,
+    mapping: dict[str, list[str]],
+    positions: Positions,
+    geocoder: Geocoder,
+    report: SourceReport,
+) -> dict[int, str]:
+    """Place the rows that have an address and no coordinates; gives each placed row's
+    provenance (JSON: geocoder, address found, score). Rows below the threshold keep a
+    problem naming the best candidate."""
+    rows = [
+        i for i, problem in positions.problems.items() if problem.startswith(_NO_POSITION)
+    ]
+    addresses = _mapped_column(frame, mapping["adresse"])
+    wanted = [i for i in rows if addresses.raws[addresses.codes[i]] is not None]
+    if not wanted:
+        return {}
+
+    def cell(field_name: str, i: int) -> str | None:
+        cols = mapping.get(field_name)
+        value = frame[cols[0]].iat[i] if cols else None
+        return None if is_missing(value) else text_of(value)
+
+    by_fold = {fold(c): c for c in frame.columns.astype(str)}
+    commune_col = next((by_fold[c] for c in _COMMUNE_COLUMNS if c in by_fold), None)
+    queries = [
+        Query(
+            address=text_of(addresses.raws[addresses.codes[i]]),
+            postcode=cell("code_postal", i),
+            code_insee=code.zfill(5) if (code := cell("code_insee", i)) else None,
+            commune=None if commune_col is None or is_missing(frame[commune_col].iat[i])
+            else text_of(frame[commune_col].iat[i]),
+        )
+        for i in wanted
+    ]
+    outcome = geocoder.geocode(queries)
+    if outcome.failure:
+        report.notes.append(outcome.failure)
+        for i in wanted:
+            positions.problems[i] += "; the address could not be geocoded (address API unreachable)"
+        return {}
+    points = positions.points.to_numpy(dtype=object, copy=True)
+    provenance: dict[int, str] = {}
+    placed = 0
+    for i, query, match in zip(wanted, queries, outcome.matches, strict=True):
+        if match is None:
+            positions.problems[i] = f"address {query.address!r} not found ({outcome.provider})"
+        elif match.score < geocoder.threshold:
+            positions.problems[i] = (
+                f"address {query.address!r} not found: the best candidate is {match.label!r} "
+                f"(score {match.score:.2f} < {geocoder.threshold:.2f})"
+            )
+        else:
+            del positions.problems[i]
+            points[i] = shapely.Point(match.lon, match.lat)
+            placed += 1
+            positions.warnings[i] = (
+                f"position from the address {query.address!r}: {match.label!r} "
+                f"(score {match.score:.2f})"
+            )
+            provenance[i] = json.dumps(
+                {"geometry": {"geocodage": outcome.provider, "adresse": match.label, "score": match.score}},
+                ensure_ascii=False,
+            )
+    positions.points = gpd.GeoSeries(points, crs=WGS84, index=positions.points.index)
+    report.info["geocoded"] = {"rows": len(wanted), "placed": placed, "provider": outcome.provider}
+    report.notes.append(
+        f"{placed} of {len(wanted)} row(s) without coordinates placed from their address "
+        f"({outcome.provider}, score ≥ {geocoder.threshold:.2f})"
+    )
+    return provenance
 
 
 def _originals(frame: pd.DataFrame, rows: list[int]) -> dict[int, dict[str, Any]]:
