@@ -1,30 +1,42 @@
-"""Authenticated edits (OGC API – Features Part 4) on the real server and a real PostGIS.
+"""Authenticated edits (OGC API – Features Part 4) on the real server, on both backends.
 
-The authorisation matrix is generated: every role x layer x method x place (inside the
-user's commune, outside it, moving out of it) x payload (valid, invalid) is one test with
-an expected status, and after each attempt the whole layer table and the audit table are
+Every test runs twice: on the GeoPackage default (the server writes the GeoPackage in
+place; the tests read it with sqlite3) and on PostGIS (psycopg). The authorisation matrix
+is generated: every role x layer x method x place (inside the user's commune, outside it,
+moving out of it) x payload (valid, invalid) is one test with an expected status, the
+same on both backends, and after each attempt the whole layer table and the journal are
 compared with what they were: an allowed change changes exactly one feature and writes
-exactly one matching audit row; a refused one changes nothing, ever.
+exactly one matching journal entry; a refused one changes nothing, ever.
+
+The tests look at the store apart from the server, through :class:`StoreView`: one
+psycopg connection for the module on PostGIS; on the GeoPackage, a sqlite3 connection
+opened and closed around each look (none stays open in this process, which also ran
+GDAL on that file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from ogcserver import served_sample
+import shapely
+from ogcserver import sample_database, served_sample
 
 from geocommuns.contrib.auth import add_user, authenticate, list_users, revoke_user
 from geocommuns.definitions.layerdef import LayerDef
-from geocommuns.ingest.journal import ensure_schema as ensure_audit
+from geocommuns.ingest.journal import ensure_schema as ensure_journal
+from geocommuns.ingest.sqldb import Db, connect_postgis, gpkg_writer, open_readonly
 
-pytestmark = pytest.mark.slow  # a real server on PostGIS, hundreds of HTTP round trips
+pytestmark = pytest.mark.slow  # a real server per backend, hundreds of HTTP round trips
 
 #: Commune A (the contributor's) and commune B (a neighbour), both in the Grand Cahors.
 CAHORS, PRADINES = "46042", "46224"
@@ -42,36 +54,87 @@ HTTP = httpx.Client(
     transport=httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
 )
 PART4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"
+JOURNAL = "geocommuns_journal"
+
+
+@dataclass
+class StoreView:
+    """The served store seen directly, apart from the server: PostGIS or the GeoPackage.
+
+    Parameters
+    ----------
+    gpkg
+        The served GeoPackage (backend "gpkg").
+    pg
+        The module's connection to the served database (backend "postgis").
+    """
+
+    gpkg: Path | None = None
+    pg: Db | None = None
+
+    def reading(self) -> contextlib.AbstractContextManager[Db]:
+        """A connection for a few reads (on the GeoPackage: opened here, closed after)."""
+        if self.pg is not None:
+            return contextlib.nullcontext(self.pg)
+        return self._gpkg_reader()
+
+    def writing(self) -> contextlib.AbstractContextManager[Db]:
+        """A connection for writes (on the GeoPackage: under its writer lock, as the server)."""
+        if self.pg is not None:
+            return contextlib.nullcontext(self.pg)
+        assert self.gpkg is not None
+        return gpkg_writer(self.gpkg)
+
+    @contextlib.contextmanager
+    def _gpkg_reader(self) -> Iterator[Db]:
+        assert self.gpkg is not None
+        con = open_readonly(self.gpkg)
+        try:
+            yield Db(con, "sqlite")
+        finally:
+            con.close()
 
 
 @dataclass
 class Env:
     url: str
-    database_url: str
-    db: psycopg.Connection[Any]
+    backend: str
+    store: StoreView
     tokens: dict[str, str | None]
     layers: dict[str, LayerDef]
     serial: itertools.count  # type: ignore[type-arg]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, layers, database_url) -> Env:
-    folder = tmp_path_factory.mktemp("edits")
-    with served_sample(folder, layers, "postgis", database_url=database_url) as srv:
-        assert srv.database_url
-        with psycopg.connect(srv.database_url, autocommit=True) as conn:
-            tokens: dict[str, str | None] = {
-                "anonymous": None,
-                "revoked": add_user(conn, "ancien", "admin"),
-                "contributor_cahors": add_user(conn, "cahors", "contributor", commune=CAHORS),
-                "contributor_epci": add_user(conn, "agglo", "contributor", epci="200023737"),
-                "editor_equipements": add_user(conn, "equip", "editor", layers=["equipements"]),
-                "admin": add_user(conn, "admin", "admin"),
-                "contributor_pradines": add_user(conn, "pradines", "contributor", commune=PRADINES),
-            }
-            revoke_user(conn, "ancien")
-            ensure_audit(conn)
-            yield Env(srv.url, srv.database_url, conn, tokens, layers, itertools.count())
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        layers: dict[str, LayerDef]) -> Iterator[Env]:
+    backend = str(request.param)
+    database_url = sample_database(request, backend)
+    folder = tmp_path_factory.mktemp(f"edits-{backend}")
+    with served_sample(folder, layers, backend, database_url=database_url) as srv:
+        if backend == "postgis":
+            assert srv.database_url
+            store = StoreView(pg=connect_postgis(srv.database_url))
+        else:
+            store = StoreView(gpkg=folder / "geocommuns.gpkg")
+            assert store.gpkg is not None and store.gpkg.is_file()
+        try:
+            with store.writing() as db:
+                tokens: dict[str, str | None] = {
+                    "anonymous": None,
+                    "revoked": add_user(db, "ancien", "admin"),
+                    "contributor_cahors": add_user(db, "cahors", "contributor", commune=CAHORS),
+                    "contributor_epci": add_user(db, "agglo", "contributor", epci="200023737"),
+                    "editor_equipements": add_user(db, "equip", "editor", layers=["equipements"]),
+                    "admin": add_user(db, "admin", "admin"),
+                    "contributor_pradines": add_user(db, "pradines", "contributor", commune=PRADINES),
+                }
+                revoke_user(db, "ancien")
+                ensure_journal(db)
+            yield Env(srv.url, backend, store, tokens, layers, itertools.count())
+        finally:
+            if store.pg is not None:
+                store.pg.close()
 
 
 def headers(env: Env, role: str, etag: str | None = None) -> dict[str, str]:
@@ -108,27 +171,69 @@ def create(env: Env, layer: str, point: tuple[float, float], role: str = "admin"
     return r.headers["Location"].rsplit("/", 1)[1], r.headers["ETag"]
 
 
-def snapshot(env: Env, layer: str) -> tuple[dict[str, str], int]:
-    """Every row of the layer (id -> MD5 of the whole row) and the last audit sequence number."""
-    conn = env.db
-    rows = dict(conn.execute(f'SELECT id, md5((to_jsonb(t) - \'fid\')::text) FROM "{layer}" t').fetchall())
-    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0]
-    return rows, seq
+def snapshot(env: Env, layer: str) -> tuple[dict[str, tuple[Any, ...]], int]:
+    """Every row of the layer (id -> every column but the key) and the last journal sequence number."""
+    with env.store.reading() as db:
+        cur = db.execute(f'SELECT * FROM "{layer}"')
+        names = [d[0] for d in cur.description]
+        rows = {
+            row[names.index("id")]: tuple(v for n, v in zip(names, row, strict=True) if n != "fid")
+            for row in cur.fetchall()
+        }
+        seq = db.execute(f"SELECT coalesce(max(seq), 0) FROM {JOURNAL}").fetchone()[0]
+    return rows, int(seq)
 
 
-def audit_since(env: Env, seq: int) -> list[tuple[Any, ...]]:
-    return env.db.execute(
-            "SELECT actor, layer, feature_id, action, before, after FROM geocommuns_journal "
+def journal_since(env: Env, seq: int) -> list[tuple[Any, ...]]:
+    """The journal entries after ``seq``: actor, layer, feature id, action, before, after."""
+    with env.store.reading() as db:
+        rows = db.execute(
+            f"SELECT actor, layer, feature_id, action, before, after FROM {JOURNAL} "
             "WHERE seq > %s ORDER BY seq", [seq],
         ).fetchall()
+        return [(*row[:4], db.json_value(row[4]), db.json_value(row[5])) for row in rows]
+
+
+def _gpkg_cell(value: Any, declared: str, field_type: str | None) -> Any:
+    """A GeoPackage cell as a JSON value: GDAL's BOOLEAN columns hold 0/1, arrays JSON text."""
+    if value is None:
+        return None
+    if declared.upper() == "BOOLEAN":
+        return bool(value)
+    if field_type == "array":
+        return json.loads(value)
+    return value
+
+
+def _gpkg_geometry(blob: bytes | None) -> dict[str, Any] | None:
+    """A GeoPackage geometry blob (header, optional envelope, WKB) as GeoJSON."""
+    if blob is None:
+        return None
+    envelope = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[(blob[3] >> 1) & 0b111]
+    return json.loads(shapely.to_geojson(shapely.from_wkb(blob[8 + envelope:])))
 
 
 def row_doc(env: Env, layer: str, feature_id: str) -> dict[str, Any] | None:
-    row = env.db.execute(
-            f"SELECT (to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', "
-            f"ST_AsGeoJSON(t.geom, 9)::jsonb) FROM \"{layer}\" t WHERE id = %s", [feature_id],
-        ).fetchone()
-    return None if row is None else row[0]
+    """The stored row as one JSON document: every column but the key, the geometry as GeoJSON."""
+    with env.store.reading() as db:
+        if db.dialect == "postgres":
+            row = db.execute(
+                f"SELECT (to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', "
+                f"ST_AsGeoJSON(t.geom, 9)::jsonb) FROM \"{layer}\" t WHERE id = %s", [feature_id],
+            ).fetchone()
+            return None if row is None else dict(row[0])
+        declared = {r[1]: str(r[2]) for r in db.execute(f'PRAGMA table_info("{layer}")').fetchall()}
+        cur = db.execute(f'SELECT * FROM "{layer}" WHERE id = %s', [feature_id])
+        names = [d[0] for d in cur.description]
+        found = cur.fetchone()
+    if found is None:
+        return None
+    types = {f.name: f.type for f in env.layers[layer].fields}
+    cells = dict(zip(names, found, strict=True))
+    cells.pop("fid")
+    doc = {k: _gpkg_cell(v, declared[k], types.get(k)) for k, v in cells.items() if k != "geom"}
+    doc["geometry"] = _gpkg_geometry(cells["geom"])
+    return doc
 
 
 def expected_status(role: str, layer: str, method: str, place: str, valid: bool) -> int:
@@ -185,14 +290,14 @@ def test_authorisation_matrix(env: Env, role: str, layer: str, method: str, plac
     expected = expected_status(role, layer, method, place, valid)
     assert r.status_code == expected, (r.status_code, r.text)
     after_rows, _ = snapshot(env, layer)
-    changes = audit_since(env, seq)
+    changes = journal_since(env, seq)
     if expected >= 400:
         assert after_rows == before_rows, "a refused request changed the layer"
         assert changes == []
         if expected == 400:
             assert r.json()["field"] in {"categorie", "geometry"}
         return
-    # exactly one feature changed, and one audit row says exactly how
+    # exactly one feature changed, and one journal entry says exactly how
     changed = {k for k in before_rows.keys() | after_rows.keys() if before_rows.get(k) != after_rows.get(k)}
     feature_id = target or r.headers["Location"].rsplit("/", 1)[1]
     assert changed == {feature_id}
@@ -208,7 +313,7 @@ def test_authorisation_matrix(env: Env, role: str, layer: str, method: str, plac
         assert a_after["geometry"]["coordinates"] == pytest.approx(list(new_point))
 
 
-def test_conformance_advertises_part4_on_postgis(env: Env) -> None:
+def test_conformance_advertises_part4(env: Env) -> None:
     classes = HTTP.get(f"{env.url}/conformance", params={"f": "json"}, timeout=30).json()["conformsTo"]
     assert PART4 in classes
 
@@ -252,8 +357,8 @@ def test_concurrent_writes_with_the_same_etag_one_wins(env: Env) -> None:
     for t in threads:
         t.join()
     assert sorted(statuses) == [204] + [412] * 5
-    with psycopg.connect(env.database_url) as conn:
-        n = conn.execute("SELECT count(*) FROM geocommuns_journal WHERE feature_id = %s AND action = 'update'", [fid]).fetchone()[0]
+    with env.store.reading() as db:
+        n = db.execute(f"SELECT count(*) FROM {JOURNAL} WHERE feature_id = %s AND action = 'update'", [fid]).fetchone()[0]
     assert n == 1
 
 
@@ -296,8 +401,8 @@ def test_numbermatched_follows_the_writes(env: Env) -> None:
     def matched() -> int:
         return HTTP.get(f"{env.url}/collections/conteneurs/items", params={"f": "json", "limit": 1}, timeout=30).json()["numberMatched"]
 
-    with psycopg.connect(env.database_url) as conn:
-        exact = conn.execute("SELECT count(*) FROM conteneurs").fetchone()[0]
+    with env.store.reading() as db:
+        exact = db.execute("SELECT count(*) FROM conteneurs").fetchone()[0]
     assert matched() == exact
     fid, etag = create(env, "conteneurs", IN_B)
     assert matched() == exact + 1
@@ -307,15 +412,18 @@ def test_numbermatched_follows_the_writes(env: Env) -> None:
 
 
 def test_tokens_are_stored_hashed(env: Env) -> None:
-    with psycopg.connect(env.database_url) as conn:
-        token = env.tokens["admin"]
-        assert token
-        secret = token.split("_", 2)[2]
-        dump = conn.execute("SELECT to_jsonb(u)::text FROM geocommuns_users u").fetchall()
-        assert not any(secret in row[0] for row in dump)
-        assert authenticate(conn, token).name == "admin"
-        assert authenticate(conn, token[:-2] + "xx") is None
-        assert {u.principal.name for u in list_users(conn)} >= {"admin", "cahors", "ancien"}
+    token = env.tokens["admin"]
+    assert token
+    secret = token.split("_", 2)[2]
+    with env.store.reading() as db:
+        dump = db.execute("SELECT * FROM geocommuns_users").fetchall()
+        assert len(dump) == sum(t is not None for t in env.tokens.values())
+        cells = [c.hex() if isinstance(c, bytes | memoryview) else str(c) for row in dump for c in row]
+        assert not any(secret in c for c in cells)
+        principal = authenticate(db, token)
+        assert principal is not None and principal.name == "admin"
+        assert authenticate(db, token[:-2] + "xx") is None
+        assert {u.principal.name for u in list_users(db)} >= {"admin", "cahors", "ancien"}
 
 
 def test_anonymous_cannot_write_anywhere(env: Env) -> None:

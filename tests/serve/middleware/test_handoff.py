@@ -1,7 +1,8 @@
 """Tests of geocommuns.serve.middleware.handoff: what the edit service handles goes to it.
 
 The hand-off is generic (any object with ``handles`` and a WSGI ``__call__``); the real
-edit service on PostGIS is exercised end to end in tests/contrib/test_edits.py.
+edit service, on the GeoPackage and on PostGIS, is exercised end to end in
+tests/contrib/test_edits.py.
 """
 
 from __future__ import annotations
