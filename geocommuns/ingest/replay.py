@@ -182,9 +182,8 @@ def _fold_fields(ov: Overlay, layer: LayerDef, change: Change) -> None:
         known = ov.fields.get(name)
         if known is None:
             ov.fields[name] = FieldEdit(value=new, seen=old, actor=change.actor, seq=change.seq)
-        elif new == known.seen:
-            del ov.fields[name]  # changed back to what the source said
         else:
+            # even a change back to what the source said is the technician's value now
             known.value, known.actor, known.seq = new, change.actor, change.seq
 
 

@@ -102,15 +102,16 @@ def write_geopackage(
             if path.exists():
                 _swap_in(tmp, path, list(layers), also)
             else:
-                if also is not None:
-                    db = open_gpkg(tmp)
-                    try:
+                # renamed before any WAL connection opens it: SQLite keeps a process's
+                # shared-memory index per file, under the name it was opened with
+                tmp.replace(path)
+                db = open_gpkg(path)  # WAL from now on
+                try:
+                    if also is not None:
                         with db.transaction():
                             also(db)
-                    finally:
-                        db.close()
-                _to_wal(tmp)
-                tmp.replace(path)
+                finally:
+                    db.close()
     except Exception as e:
         msg = f"could not write {path} ({e}); the previous GeoPackage is untouched"
         raise BuildError(msg) from e
@@ -135,15 +136,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _to_wal(path: Path) -> None:
-    """Put a GeoPackage in WAL mode (readers never wait for the writer)."""
-    with sqlite3.connect(path) as con:
-        con.execute("PRAGMA journal_mode = WAL")
-    # leave no -wal/-shm beside a file about to be renamed
-    with sqlite3.connect(path) as con:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 #: GeoPackage metadata tables holding one row per layer table.
