@@ -1,7 +1,8 @@
 """geocommuns.contrib.edits: OGC API – Features Part 4 (create, replace, update, delete).
 
 pygeoapi has no authentication of its own, so the writes never reach it: the WSGI
-pipeline (:mod:`geocommuns.serve`) hands this module
+pipeline (:mod:`geocommuns.serve.app`, through its Part 4 hand-off
+:mod:`geocommuns.serve.middleware.handoff`) hands this module
 
 - ``POST /collections/{id}/items`` (create),
 - ``PUT`` / ``PATCH`` / ``DELETE /collections/{id}/items/{fid}`` (replace, update, delete),
