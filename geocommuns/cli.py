@@ -239,7 +239,8 @@ def publish_command() -> None:
         _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL (postgresql://user@host:5432/db) first"))
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
-        counts = publish(settings.database_url, settings.path(settings.output), layers)
+        communes = territory_from_spec(settings.territory).communes
+        counts = publish(settings.database_url, settings.path(settings.output), layers, communes=communes)
     except GeocommunsError as e:
         _fail(e)
     for layer_id, count in counts.items():

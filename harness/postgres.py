@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL + PostGIS cluster (Debian's ``postgresql-15-postgis-3``).
 
-The cluster lives under a temporary folder, listens on 127.0.0.1 on a free port with
-trust authentication and without fsync, and is stopped (``pg_ctl -m immediate``) and
-removed when its block ends. When running as root, the server runs as the ``postgres``
+The cluster lives under a temporary folder, listens on 127.0.0.1 on a free port
+without fsync (the superuser trusted, other roles with their SCRAM password), and is
+stopped (``pg_ctl -m immediate``) and removed when its block ends. When running as root, the server runs as the ``postgres``
 system user, since PostgreSQL refuses to run as root.
 
 Starting a cluster costs a few seconds (``initdb``), a database a fraction of one: the
@@ -117,6 +117,15 @@ def cluster() -> Iterator[Cluster]:
                          "--encoding=UTF8", "--no-locale", "--no-sync"]),
         check=True, capture_output=True,
     )
+    # The superuser connects without a password; every other role (technicians' logins)
+    # with its SCRAM password, as on a real server.
+    hba = data / "pg_hba.conf"
+    hba.write_text(
+        f"local all {SUPERUSER} trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
+        "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    )
+    if os.geteuid() == 0:
+        shutil.chown(hba, SUPERUSER, SUPERUSER)
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     try:
         subprocess.run(

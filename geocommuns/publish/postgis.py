@@ -29,6 +29,7 @@ from geocommuns.definitions.layerdef import FieldDef, LayerDef
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest import journal
 from geocommuns.ingest.sqldb import Db, open_gpkg
+from geocommuns.publish import dbsecurity
 
 _SQL_TYPES = {
     "string": "text",
@@ -172,6 +173,7 @@ def publish_layer(
                 "FOR EACH STATEMENT EXECUTE FUNCTION geocommuns_layer_changed()"
             ).format(sql.Identifier(f"{layer.id}_update_{suffix}"), sql.Identifier(new))
         )
+        dbsecurity.secure_layer(cur, layer, new)
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} (layer, features) VALUES (%s, %s) ON CONFLICT (layer) DO UPDATE "
@@ -284,7 +286,13 @@ def _upsert(db: Db, layer: LayerDef, doc: dict[str, Any]) -> None:
     )
 
 
-def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[str, int]:
+def publish(
+    database_url: str,
+    gpkg: Path,
+    layers: dict[str, LayerDef],
+    *,
+    communes: gpd.GeoDataFrame | None = None,
+) -> dict[str, int]:
     """Load every built layer of ``gpkg`` into the PostGIS database at ``database_url``.
 
     Parameters
@@ -296,6 +304,9 @@ def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[
         The GeoPackage written by ``geocommuns build``.
     layers
         The layer definitions (column types).
+    communes
+        The territory's communes (:attr:`Territory.communes`): published first into
+        ``geocommuns_communes``, which the database's triggers locate edited features in.
 
     Returns
     -------
@@ -320,9 +331,12 @@ def publish(database_url: str, gpkg: Path, layers: dict[str, LayerDef]) -> dict[
     counts = {}
     with conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        if communes is not None:
+            dbsecurity.publish_communes(conn, communes)
         for layer_id, layer in layers.items():
             gdf = pyogrio.read_dataframe(gpkg, layer=layer_id)
             counts[layer_id] = publish_layer(conn, gdf, layer, replayed_seq=replayed_seq)
+        dbsecurity.grant_store_tables(conn)
     return counts
 
 

@@ -130,7 +130,8 @@ def refresh(
             return "skipped", "GeoPackage backend (no GEOCOMMUNS_DATABASE_URL)"
         from geocommuns.publish.postgis import publish
 
-        counts = publish(settings.database_url, settings.path(settings.output), layers)
+        communes = territory_from_spec(settings.territory).communes
+        counts = publish(settings.database_url, settings.path(settings.output), layers, communes=communes)
         return "ok", ", ".join(f"{k} {v}" for k, v in counts.items())
 
     def mapping() -> tuple[str, str]:

@@ -1,0 +1,302 @@
+"""Database logins and row-level security (geocommuns.publish.dbsecurity) on a real PostGIS.
+
+The role matrix: every role kind (reader, contributor of Cahors, contributor of the EPCI,
+layer editor, administrator, revoked) x every layer x every attempt (insert, update,
+delete, read of the sensitive fields; inside the role's territory, outside it, moving a
+feature out), each through a real login with its password. The expected outcome of a
+cell comes from the API's own rule (:class:`Principal`); after each attempt the whole
+table and the journal are compared with what the outcome implies, then restored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import shapely
+
+from geocommuns.contrib.auth import Principal, add_user, revoke_user
+from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.definitions.territory import Territory
+from geocommuns.ingest import journal
+from geocommuns.ingest.harmonise import features_frame
+from geocommuns.ingest.sqldb import Db
+from geocommuns.ingest.store import write_geopackage
+from geocommuns.publish import dbsecurity
+from geocommuns.publish.postgis import publish
+
+CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
+DOC = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
+
+#: Role kinds of the matrix: (users table rights or None for a bare reader login, revoked).
+ROLES: dict[str, tuple[Principal, bool]] = {
+    "reader": (Principal("m_reader", "contributor"), False),  # rights unused: no users row
+    "contributor_cahors": (Principal("m_cahors", "contributor", commune=CAHORS), False),
+    "contributor_epci": (Principal("m_epci", "contributor", epci=EPCI), False),
+    "editor": (Principal("m_editor", "editor", layers=("wifi", "equipements")), False),
+    "admin": (Principal("m_admin", "admin"), False),
+    "revoked": (Principal("m_revoked", "contributor", commune=CAHORS), True),
+}
+ATTEMPTS = (
+    ("insert", "inside"), ("insert", "outside"),
+    ("update", "inside"), ("update", "outside"), ("update", "moving_out"),
+    ("delete", "inside"), ("delete", "outside"),
+    ("select_sensitive", "inside"), ("select_sensitive", "outside"),
+)
+
+
+def _value(field: Any) -> Any:
+    enum = field.constraints.enum
+    if field.type == "array":
+        return [enum[0] if enum else "x"]
+    if field.type == "date":
+        return "2026-01-15"
+    if field.type == "boolean":
+        return True
+    if field.type in {"integer", "number"}:
+        return 1
+    return enum[0] if enum else f"valeur {field.name}"
+
+
+def _record(layer: LayerDef, i: int, insee: str, commune: str, lon: float, lat: float) -> dict[str, Any]:
+    rec: dict[str, Any] = {f.name: _value(f) for f in layer.fields if not f.computed}
+    rec.update(
+        id=f"test-{layer.id}--{i}", code_insee=insee, commune=commune, epci=EPCI, source="test",
+        source_id=str(i), licence="etalab-2.0", attribution="Test", longitude=lon, latitude=lat,
+        imported_at="2026-11-22T10:00:00+00:00", nom=f"Objet {i}",
+    )
+    return rec
+
+
+def _inside(territory: Territory, insee: str) -> tuple[float, float]:
+    row = territory.communes[territory.communes["code_insee"] == insee].iloc[0]
+    point = row.geometry.representative_point()
+    return round(point.x, 6), round(point.y, 6)
+
+
+@pytest.fixture(scope="module")
+def secured(
+    database_url: str, layers: dict[str, LayerDef], grand_cahors: Territory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The five layers published with two Cahors and one Pradines feature each, and the logins."""
+    places = {CAHORS: _inside(grand_cahors, CAHORS), PRADINES: _inside(grand_cahors, PRADINES)}
+    frames = {}
+    for layer_id, layer in layers.items():
+        recs = [
+            _record(layer, 1, CAHORS, "Cahors", *places[CAHORS]),
+            _record(layer, 2, CAHORS, "Cahors", places[CAHORS][0] + 1e-4, places[CAHORS][1]),
+            _record(layer, 3, PRADINES, "Pradines", *places[PRADINES]),
+        ]
+        frames[layer_id] = features_frame(layer, recs, [shapely.Point(r["longitude"], r["latitude"]) for r in recs])
+    gpkg = Path(tmp_path_factory.mktemp("dbsec")) / "built.gpkg"
+    write_geopackage(frames, layers, gpkg)
+    publish(database_url, gpkg, layers, communes=grand_cahors.communes)
+    owner = psycopg.connect(database_url, autocommit=True)
+    db = Db(owner, "postgres")
+    journal.ensure_schema(db)
+    urls: dict[str, str] = {}
+    for kind, (principal, revoked) in ROLES.items():
+        if kind != "reader":
+            add_user(db, principal.name, principal.role, commune=principal.commune, epci=principal.epci,
+                     layers=principal.layers)
+        password = dbsecurity.create_login(owner, principal.name, "reader" if kind == "reader" else principal.role)
+        if revoked:
+            revoke_user(db, principal.name)
+            dbsecurity.disable_login(owner, principal.name)
+        info = psycopg.conninfo.conninfo_to_dict(database_url)
+        info.update(user=principal.name, password=password)
+        urls[kind] = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    for layer_id in layers:
+        owner.execute(f"CREATE TABLE baseline_{layer_id} AS TABLE {layer_id}")
+    yield {"owner": owner, "urls": urls, "places": places, "gpkg": gpkg}
+    owner.close()
+
+
+def _rows(owner: psycopg.Connection[Any], layer: str) -> dict[str, dict[str, Any]]:
+    return {r[0]["id"]: r[0] for r in owner.execute(f"SELECT {DOC} FROM {layer} t ORDER BY fid")}
+
+
+def _journal(owner: psycopg.Connection[Any], since: int) -> list[tuple[Any, ...]]:
+    return owner.execute(
+        "SELECT actor, role, via, layer, feature_id, action, before, after FROM geocommuns_journal "
+        "WHERE seq > %s ORDER BY seq", [since]
+    ).fetchall()
+
+
+def _restore(owner: psycopg.Connection[Any], layer: str, since: int) -> None:
+    with owner.transaction():
+        owner.execute(f"DELETE FROM {layer}")
+        owner.execute(f"INSERT INTO {layer} SELECT * FROM baseline_{layer}")
+        owner.execute("DELETE FROM geocommuns_journal WHERE seq > %s", [since])
+
+
+def _may(kind: str, layer: str, insee: str) -> bool:
+    principal, revoked = ROLES[kind]
+    if kind == "reader" or revoked:
+        return False
+    return principal.may_edit_layer(layer) and principal.owns(insee, EPCI)
+
+
+def _expected(kind: str, layer: str, action: str, place: str) -> bool:
+    if ROLES[kind][1]:
+        return False
+    if action == "select_sensitive":
+        return kind != "reader"
+    target = PRADINES if place == "outside" else CAHORS
+    allowed = _may(kind, layer, target)
+    if place == "moving_out":
+        allowed = allowed and _may(kind, layer, PRADINES)
+    return allowed
+
+
+#: Layers with sensitive fields (the reads of sensitive fields are tried on these).
+SENSITIVE_LAYERS = ("telesante", "tiers_lieux", "wifi")
+CELLS = [
+    (k, lay, a, p)
+    for k, lay, (a, p) in itertools.product(
+        ROLES, ("equipements", "conteneurs", "telesante", "tiers_lieux", "wifi"), ATTEMPTS)
+    if a != "select_sensitive" or lay in SENSITIVE_LAYERS
+]
+
+
+@pytest.mark.parametrize(("kind", "layer_id", "action", "place"), CELLS,
+                         ids=["-".join(c) for c in CELLS])
+def test_role_matrix(secured: dict[str, Any], layers: dict[str, LayerDef], kind: str, layer_id: str,
+                     action: str, place: str) -> None:
+    layer = layers[layer_id]
+    sensitive = [f.name for f in layer.fields if f.sensitive]
+    owner = secured["owner"]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    before = _rows(owner, layer_id)
+    target = f"test-{layer_id}--{3 if place == 'outside' else 1}"
+    pradines = secured["places"][PRADINES]
+    expected = _expected(kind, layer_id, action, place)
+    outcome, error = "ok", ""
+    try:
+        with psycopg.connect(secured["urls"][kind], autocommit=True, connect_timeout=5) as conn:
+            if action == "insert":
+                lon, lat = pradines if place == "outside" else secured["places"][CAHORS]
+                required = [f for f in layer.fields if f.required and not f.computed]
+                names = ", ".join(["nom", *(f.name for f in required if f.name != "nom"), "geom"])
+                values = [f"Nouveau {kind}", *(_value(f) for f in required if f.name != "nom")]
+                marks = ", ".join(["%s"] * len(values))
+                conn.execute(
+                    f"INSERT INTO {layer_id} ({names}) VALUES ({marks}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+                    [*values, lon + 2e-4, lat],
+                )
+            elif action == "update" and place == "moving_out":
+                conn.execute(f"UPDATE {layer_id} SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+                             [pradines[0] + 2e-4, pradines[1], target])
+            elif action == "update":
+                conn.execute(f"UPDATE {layer_id} SET nom = 'Modifié', code_insee = '99999' WHERE id = %s", [target])
+            elif action == "delete":
+                conn.execute(f"DELETE FROM {layer_id} WHERE id = %s", [target])
+            else:
+                conn.execute(f"SELECT {', '.join(sensitive)} FROM {layer_id} WHERE id = %s", [target]).fetchall()
+    except psycopg.Error as e:
+        outcome, error = "refused", str(e).splitlines()[0]
+    after = _rows(owner, layer_id)
+    entries = _journal(owner, since)
+    try:
+        assert outcome == ("ok" if expected else "refused"), error
+        writes = action in {"insert", "update", "delete"}
+        if not expected or not writes:
+            assert after == before
+            assert entries == []
+            return
+        principal = ROLES[kind][0]
+        assert len(entries) == 1
+        actor, role, via, j_layer, feature_id, j_action, j_before, j_after = entries[0]
+        assert (actor, role, via, j_layer) == (principal.name, principal.role, "qgis", layer_id)
+        if action == "delete":
+            assert set(after) == set(before) - {target}
+            assert (feature_id, j_action, j_before, j_after) == (target, "delete", before[target], None)
+            return
+        if action == "insert":
+            (new_id,) = set(after) - set(before)
+            assert {k: after[k] for k in before} == before
+            insee = PRADINES if place == "outside" else CAHORS
+            assert new_id.startswith(f"contribution-{insee}--")
+            assert after[new_id]["code_insee"] == insee
+            assert after[new_id]["date_maj"] == dt.date.today().isoformat()
+            assert (feature_id, j_action, j_before, j_after) == (new_id, "create", None, after[new_id])
+            return
+        assert set(after) == set(before)
+        assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
+        row = after[target]
+        assert row["code_insee"] == (PRADINES if place == "moving_out" else before[target]["code_insee"])
+        assert row["date_maj"] == dt.date.today().isoformat()
+        assert row["id"] == target and row["source"] == before[target]["source"]
+        if place != "moving_out":
+            assert row["nom"] == "Modifié"
+        assert (feature_id, j_action, j_before, j_after) == (target, "update", before[target], row)
+    finally:
+        _restore(owner, layer_id, since)
+
+
+def test_constraints_from_the_layer_definition(secured: dict[str, Any]) -> None:
+    """A category outside the enum, a missing required field or a too long name are refused."""
+    owner = secured["owner"]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    before = _rows(owner, "equipements")
+    with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn:
+        for statement, constraint in (
+            ("UPDATE equipements SET categorie = 'piscine' WHERE id = 'test-equipements--1'",
+             "equipements_categorie_enum"),
+            ("UPDATE equipements SET nom = NULL WHERE id = 'test-equipements--1'", "equipements_nom_required"),
+            ("UPDATE equipements SET nom = repeat('x', 300) WHERE id = 'test-equipements--1'",
+             "equipements_nom_maxlength"),
+            ("UPDATE equipements SET erp_categorie = 9 WHERE id = 'test-equipements--1'",
+             "equipements_erp_categorie_maximum"),
+        ):
+            with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
+                conn.execute(statement)
+    assert _rows(owner, "equipements") == before
+    assert _journal(owner, since) == []
+
+
+def test_revoke_ends_open_sessions(secured: dict[str, Any], database_url: str) -> None:
+    """Revoking a user closes its open sessions at once and refuses new ones."""
+    owner = secured["owner"]
+    db = Db(owner, "postgres")
+    add_user(db, "m_leaving", "contributor", commune=CAHORS)
+    password = dbsecurity.create_login(owner, "m_leaving", "contributor")
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    info.update(user="m_leaving", password=password)
+    url = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    session = psycopg.connect(url, autocommit=True)
+    assert dbsecurity.login_state(owner, "m_leaving") == "login"
+    revoke_user(db, "m_leaving")
+    assert dbsecurity.disable_login(owner, "m_leaving") == 1
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url)
+    assert dbsecurity.login_state(owner, "m_leaving") == "disabled"
+    with pytest.raises(dbsecurity.DbSecurityError, match="not a geocommuns login"):
+        dbsecurity.create_login(owner, "postgres", "admin")
+
+
+def test_login_edits_survive_the_next_publish(
+    secured: dict[str, Any], database_url: str, layers: dict[str, LayerDef], grand_cahors: Territory
+) -> None:
+    """A login's change is journaled like an API change, so publishing the build again keeps it."""
+    owner = secured["owner"]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn:
+        conn.execute("UPDATE wifi SET horaires = 'Mo-Fr 08:00-18:00' WHERE id = 'test-wifi--1'")
+    publish(database_url, secured["gpkg"], {"wifi": layers["wifi"]}, communes=grand_cahors.communes)
+    row = owner.execute("SELECT horaires, code_insee FROM wifi WHERE id = 'test-wifi--1'").fetchone()
+    assert row == ("Mo-Fr 08:00-18:00", CAHORS)
+    # The new table is protected as the old one was.
+    with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="Pradines"):
+        conn.execute("UPDATE wifi SET nom = 'x' WHERE id = 'test-wifi--3'")
+    owner.execute("DELETE FROM geocommuns_journal WHERE seq > %s", [since])
+    owner.execute("DROP TABLE baseline_wifi")
+    owner.execute("CREATE TABLE baseline_wifi AS TABLE wifi")
