@@ -27,7 +27,7 @@ from geocommuns.serve.middleware.handoff import hand_off
 from geocommuns.serve.middleware.httpcache import compressed_and_tagged
 from geocommuns.serve.middleware.paging import last_page_without_next
 from geocommuns.serve.middleware.query import known_parameters_only, normalised_query
-from geocommuns.serve.middleware.static import static_files
+from geocommuns.serve.middleware.static import static_files, vendored_libraries
 from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
 from geocommuns.serve.wsgi import Handler, Middleware, WSGIApp
 
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 #: Environment variable naming the folder served at /map/ (set by ``geocommuns serve``).
 WEBMAP_ENV = "GEOCOMMUNS_WEBMAP_DIR"
+#: Environment variable the generated configuration reads the HTML templates' folder from
+#: (``server.templates.path``); each worker sets it to :data:`TEMPLATES`.
+TEMPLATES_ENV = "GEOCOMMUNS_TEMPLATES"
+#: geocommuns' overrides of pygeoapi's HTML templates (pygeoapi_compat correction 10).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def stack(app: WSGIApp, *middlewares: Middleware) -> WSGIApp:
@@ -81,6 +86,7 @@ def dispatcher(
         hand_off(edits),  # Part 4 writes and token reads: the edit service answers
         open_to_reads,  # CORS headers on every GET/HEAD answer below
         static_files(webmap),  # /map/: the citizen map
+        vendored_libraries,  # /vendor/: Leaflet for pygeoapi's HTML item pages
         features_headers,  # features said as GeoJSON, with their Link header
         normalised_query,  # filter-lang and sortby as pygeoapi reads them
         known_parameters_only(queryables),  # unknown query parameter: 400
@@ -151,6 +157,9 @@ def create_app() -> WSGIApp:
     if missing:
         msg = f"{', '.join(missing)} not set; start the server with 'geocommuns serve'"
         raise ServeError(msg)
+    # pygeoapi reads its configuration when its Flask module is imported: the templates'
+    # folder must be known by then (the configuration names it through this variable)
+    os.environ[TEMPLATES_ENV] = str(TEMPLATES)
     from pygeoapi.flask_app import APP
 
     config = read_service_config(Path(os.environ["PYGEOAPI_CONFIG"]))

@@ -36,12 +36,22 @@ upgrade of pygeoapi is then a reading of the failing canaries, each pointing her
    which a client without internet access, and OpenAPI tooling, cannot resolve; each
    remote reference is replaced by a local component. It keeps its own module (a
    hundred lines of replacement components, with their own tests in test_openapi.py).
+10. ``geocommuns/serve/templates/collections/items/{index,item}.html``: pygeoapi's item
+    pages embed the features' JSON in a ``<script>`` with ``| safe`` (a name holding
+    ``</script>`` or ``<!--<script>`` ends or swallows the script: stored XSS on the
+    council's origin) and build the items page's popups as HTML from the title field.
+    The two templates are copied (MIT, with pygeoapi's licence) with ``<``, ``>`` and
+    ``&`` escaped in the embedded JSON, popups built as text, images only from http(s)
+    URLs, and Leaflet loaded from this server's ``/vendor/``
+    (:func:`geocommuns.serve.middleware.static.vendored_libraries`), not from unpkg.com.
 
 Where a correction is applied: 1 and 2 by :func:`patch_pygeoapi` when a worker starts
 (:func:`geocommuns.serve.app.create_app`); 3, 4 and 8 by
 :mod:`geocommuns.serve.middleware.query`; 5 by :mod:`geocommuns.serve.middleware.paging`;
 6 by :mod:`geocommuns.serve.middleware.features`; 7 by the fast path; 9 when the OpenAPI
-document is written (:func:`geocommuns.serve.pygeoapi_config.write_openapi`).
+document is written (:func:`geocommuns.serve.pygeoapi_config.write_openapi`); 10 by
+``server.templates.path`` in the generated configuration
+(:data:`geocommuns.serve.pygeoapi_config.TEMPLATES_PATH`).
 """
 
 from __future__ import annotations

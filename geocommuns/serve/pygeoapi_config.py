@@ -43,6 +43,11 @@ PROVIDER_CLASS = PROVIDERS["gpkg"]
 #: when it loads the file, so no password is ever written in the configuration.
 POSTGIS_DATA = "${GEOCOMMUNS_DATABASE_URL}"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+#: pygeoapi's ``server.templates.path``: geocommuns' overrides of its HTML templates
+#: (:mod:`geocommuns.serve.pygeoapi_compat`, correction 10). Each worker sets
+#: ``GEOCOMMUNS_TEMPLATES`` to the package's folder (:func:`geocommuns.serve.app.create_app`);
+#: the default, relative to the project root gunicorn runs in, serves a source checkout.
+TEMPLATES_PATH = "${GEOCOMMUNS_TEMPLATES:-geocommuns/serve/templates}"
 #: Output CRSs offered on every collection (OGC API – Features Part 2): CRS84 (the
 #: storage CRS), WGS 84 in its official latitude/longitude order, and Lambert-93.
 OUTPUT_CRS = (
@@ -320,6 +325,8 @@ def render_config(
             "cors": False,
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 1000},
+            # templates escaping feature values in scripts and popups (correction 10)
+            "templates": {"path": TEMPLATES_PATH},
             "map": {
                 "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                 "attribution": "&copy; les contributeurs <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a>",

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import shapely
+from browser import CHROMIUM, CHROMIUM_ARGS, OfflinePage, require_browser
 from conftest import CAHORS_LONLAT
 from ogcserver import PLANTED, running_server, sample_records, write_test_config
 
@@ -30,11 +31,6 @@ from geocommuns.publish.webmap import choose_mode, icon_svg, layer_rows, overvie
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "webmap"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 KNOWN = {  # a sample feature with every field a popup shows
     "nom": "Médiathèque exemple du Grand Cahors",
     "adresse": "185 avenue Jean Jaurès",
@@ -207,12 +203,7 @@ def _config(index: Path) -> dict:
 
 # -- in the browser ---------------------------------------------------------------------------
 
-def _require_browser() -> None:
-    if CHROMIUM.is_file():
-        return
-    if os.environ.get("GEOCOMMUNS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"GEOCOMMUNS_REQUIRE_BROWSER=1 but {CHROMIUM} is absent (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium to run the browser tests)")
+_require_browser = require_browser
 
 
 @pytest.fixture(scope="module")
@@ -237,34 +228,11 @@ def browser():
         chromium.close()
 
 
-class Page:
-    """A page with the network blocked except for the local server, and its console."""
+class Page(OfflinePage):
+    """The citizen map opened offline (see :class:`browser.OfflinePage`), once it has started."""
 
     def __init__(self, browser, server, path: str = "/map/", **context) -> None:
-        self.context = browser.new_context(locale="fr-FR", **context)
-        self.page = self.context.new_page()
-        self.aborted: list[str] = []
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        local = server.url + "/"
-
-        def route(r) -> None:
-            if r.request.url.startswith(local):
-                self.requests.append(r.request.url)
-                r.continue_()
-            else:
-                self.aborted.append(r.request.url)
-                r.abort()
-
-        def console(msg) -> None:
-            where = (msg.location or {}).get("url", "")
-            if msg.type == "error" and where not in self.aborted:
-                self.errors.append(f"{msg.text} ({where})")
-
-        self.page.route("**/*", route)
-        self.page.on("console", console)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.goto(server.url + path)
+        super().__init__(browser, server.url, path, **context)
         try:
             self.page.wait_for_function("window.GeocommunsMap && GeocommunsMap.ready", timeout=20000)
         except Exception as e:
@@ -277,11 +245,6 @@ class Page:
         self.page.screenshot(path=str(path))
         return path
 
-    def js(self, expression: str, arg=None):
-        return self.page.evaluate(expression, arg)
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture

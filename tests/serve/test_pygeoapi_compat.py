@@ -132,3 +132,37 @@ def test_canary_9_openapi_document_refers_to_remote_schemas(stock):
     """pygeoapi_compat 9: pygeoapi's OpenAPI document has $ref links to the OGC schema
     repositories; geocommuns.serve.openapi.self_contained replaces them."""
     assert stock["openapi_remote_refs"] > 0
+
+
+#: A feature name that closes the script pygeoapi embeds it in and opens another.
+HOSTILE_NAME = "</script><script>window.__xss=1</script>"
+
+
+def _rendered(layers, tpl_config: dict[str, str], template: str) -> str:
+    from pygeoapi.util import render_j2_template
+
+    from geocommuns.serve.pygeoapi_config import render_config
+
+    config = render_config(layers, extents=dict.fromkeys(layers, (1.2, 44.3, 1.7, 44.6)))
+    feature = {"type": "Feature", "id": "x", "geometry": {"type": "Point", "coordinates": [1.44, 44.45]},
+               "properties": {"nom": HOSTILE_NAME}, "links": []}
+    paths = {"title_field": "nom", "id_field": "nom", "items_path": "/collections/equipements/items",
+             "dataset_path": "/collections/equipements", "collections_path": "/collections"}
+    data = {**feature, **paths} if template.endswith("item.html") else {
+        "type": "FeatureCollection", "features": [feature], "links": [], "numberMatched": 1,
+        "numberReturned": 1, "offset": 0, **paths}
+    return str(render_j2_template(config, tpl_config, f"collections/items/{template}", data, "fr"))
+
+
+@pytest.mark.parametrize("template", ["item.html", "index.html"])
+def test_canary_10_item_templates_embed_feature_values_unescaped(layers, template):
+    """pygeoapi_compat 10: pygeoapi's item pages paste the feature JSON into a <script>
+    as it is (and the items page builds its popups as HTML); geocommuns' templates
+    (geocommuns/serve/templates/) escape it, as the service serves them."""
+    from geocommuns.serve.app import TEMPLATES
+
+    assert HOSTILE_NAME in _rendered(layers, {}, template)  # stock: {} is no override
+    ours = _rendered(layers, {"path": str(TEMPLATES)}, template)
+    assert HOSTILE_NAME not in ours and "\\u003c/script\\u003e" in ours
+    if template == "index.html":
+        assert "bindPopup(html)" in _rendered(layers, {}, template) and "bindPopup(html)" not in ours

@@ -1,8 +1,12 @@
-"""geocommuns.serve.middleware.static: the citizen map, served at ``/map/``.
+"""geocommuns.serve.middleware.static: the citizen map at ``/map/``, vendored Leaflet at ``/vendor/``.
 
 ``geocommuns webmap`` writes a folder of static files (``index.html``, scripts, styles);
-this middleware serves it at ``/map/`` (``/map`` redirects there) and never a file
-outside it. Any other path goes on down the pipeline.
+:func:`static_files` serves it at ``/map/`` (``/map`` redirects there) and never a file
+outside it. :func:`vendored_libraries` serves the Leaflet and Leaflet.markercluster copies
+of ``geocommuns/publish/vendor/`` at ``/vendor/``: pygeoapi's HTML item pages, as
+geocommuns overrides them (``geocommuns/serve/templates/``), load Leaflet from there
+rather than from a third-party CDN (they work offline, and no outside script runs on the
+council's origin). Any other path goes on down the pipeline.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from typing import Any
 from geocommuns.serve.wsgi import Middleware, StartResponse, WSGIApp
 
 PREFIX = "/map/"
+#: Where the vendored web libraries are served, and the ones served.
+VENDOR_PREFIX = "/vendor/"
+VENDORED = ("leaflet", "leaflet.markercluster")
 
 
-def serve_file(folder: Path, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-    """Serve one file of ``folder`` (``/map/`` is its index.html), 404 when absent or outside."""
-    rel = environ.get("PATH_INFO", "")[len(PREFIX) :] or "index.html"
+def serve_file(
+    folder: Path, environ: dict[str, Any], start_response: StartResponse, prefix: str = PREFIX
+) -> list[bytes]:
+    """Serve one file of ``folder`` (``prefix`` is its index.html), 404 when absent or outside."""
+    rel = environ.get("PATH_INFO", "")[len(prefix) :] or "index.html"
     root = folder.resolve()
     target = (root / rel).resolve()
     if not target.is_relative_to(root) or not target.is_file():
@@ -63,3 +72,22 @@ def static_files(folder: Path | None) -> Middleware:
         return answer
 
     return middleware
+
+
+def vendored_libraries(app: WSGIApp) -> WSGIApp:
+    """Serve the vendored Leaflet libraries (:data:`VENDORED`) at ``/vendor/``."""
+    from importlib.resources import files
+
+    folder = Path(str(files("geocommuns.publish") / "vendor"))
+
+    def answer(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(VENDOR_PREFIX):
+            return app(environ, start_response)
+        library = path[len(VENDOR_PREFIX) :].split("/", 1)[0]
+        if library not in VENDORED or environ.get("REQUEST_METHOD", "GET") not in {"GET", "HEAD"}:
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"not found"]
+        return serve_file(folder, environ, start_response, VENDOR_PREFIX)
+
+    return answer

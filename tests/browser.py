@@ -1,0 +1,71 @@
+"""Headless Chromium (Debian's, driven by Playwright) with only the local server reachable.
+
+Shared by the browser tests: every request that does not go to the server under test is
+aborted and recorded, and script errors are collected (a console error about a refused
+request is not one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def require_browser() -> None:
+    """Skip without Chromium (fail when ``GEOCOMMUNS_REQUIRE_BROWSER=1``)."""
+    if CHROMIUM.is_file():
+        return
+    if os.environ.get("GEOCOMMUNS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"GEOCOMMUNS_REQUIRE_BROWSER=1 but {CHROMIUM} is absent (apt-get install chromium)")
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium to run the browser tests)")
+
+
+class OfflinePage:
+    """A page of ``url`` opened at ``path``, the network blocked except for ``url``.
+
+    ``aborted`` lists the refused requests, ``requests`` the local ones, ``errors`` the
+    script errors and console errors not caused by a refused request.
+    """
+
+    def __init__(self, browser: Any, url: str, path: str, **context: Any) -> None:
+        self.context = browser.new_context(locale="fr-FR", **context)
+        self.page = self.context.new_page()
+        self.aborted: list[str] = []
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        local = url + "/"
+
+        def route(r: Any) -> None:
+            if r.request.url.startswith(local):
+                self.requests.append(r.request.url)
+                r.continue_()
+            else:
+                self.aborted.append(r.request.url)
+                r.abort()
+
+        def console(msg: Any) -> None:
+            where = (msg.location or {}).get("url", "")
+            if msg.type == "error" and where not in self.aborted:
+                self.errors.append(f"{msg.text} ({where})")
+
+        self.page.route("**/*", route)
+        self.page.on("console", console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.response = self.page.goto(url + path)
+
+    def js(self, expression: str, arg: Any = None) -> Any:
+        """Evaluate ``expression`` in the page."""
+        return self.page.evaluate(expression, arg)
+
+    def close(self) -> None:
+        """Close the page's browser context."""
+        self.context.close()
