@@ -14,6 +14,14 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: Feature names that would run script in a page that pasted them as HTML or into a
+#: ``<script>`` unescaped: each sets ``window.__xss`` if it runs, or breaks the page.
+HOSTILE_NAMES = (
+    "</script><script>window.__xss='script'</script>",
+    "<img src=x onerror=\"window.__xss='img'\">",
+    "<!--<script>",
+    "Salle <b>des</b> fêtes & \"co\" <!--",
+)
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -420,6 +420,17 @@ def _page_body() -> str:
     return (_STATIC / "body.html").read_text(encoding="utf-8")
 
 
+def script_json(value: Any) -> str:
+    """JSON text safe inside an HTML ``<script>`` element, whatever its strings hold.
+
+    ``<``, ``>`` and ``&`` are written as JSON escapes (``\\u003c``...), so no value (a
+    feature named ``</script>`` or ``<!--<script>``) can end the element or switch the HTML
+    parser into its escaped-script states; ``JSON.parse`` reads the same values back.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def render_html(fmap: folium.Map, config: dict[str, Any]) -> str:
     """Render the page: French ``lang``, a zoomable viewport, the configuration as JSON."""
     html = fmap.get_root().render()
@@ -433,7 +444,7 @@ def render_html(fmap: folium.Map, config: dict[str, Any]) -> str:
     html = html.replace(_VIEWPORT_LOCKED, "initial-scale=1.0", 1).replace(
         "<html>", '<html lang="fr">', 1
     )
-    payload = json.dumps(config, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    payload = script_json(config)
     script = f'<script type="application/json" id="gc-config">{payload}</script>\n'
     return html.replace("</head>", script + "</head>", 1)
 

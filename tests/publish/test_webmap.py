@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import shapely
-from browser import CHROMIUM, CHROMIUM_ARGS, OfflinePage, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_NAMES, OfflinePage, require_browser
 from conftest import CAHORS_LONLAT
 from ogcserver import PLANTED, running_server, sample_records, write_test_config
 
@@ -531,3 +531,60 @@ def _contrast(fg: str, bg: str) -> float:
 def test_contrast_helper():
     assert _contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)") == pytest.approx(21)
     assert math.isclose(_contrast("rgb(119, 119, 119)", "rgb(255, 255, 255)"), 4.48, abs_tol=0.01)
+
+
+# -- hostile names ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hostile_map(tmp_path_factory, layers, grand_cahors):
+    """A static map whose features include one per hostile name ("Piège <i> <name>")."""
+    folder = tmp_path_factory.mktemp("webmap-hostile")
+    records = webmap_records(layers, grand_cahors)
+    base = records["equipements"][0][0]
+    names = {}
+    for i, hostile in enumerate(HOSTILE_NAMES):
+        name = f"Piège {i} {hostile}"
+        records["equipements"][0].append({**base, "id": f"hostile-{i}", "source_id": f"h{i}", "nom": name})
+        records["equipements"][1].append(shapely.Point(CAHORS_LONLAT[0] + 0.002 * (i + 1), CAHORS_LONLAT[1]))
+        names[i] = name
+    gpkg = folder / "geocommuns.gpkg"
+    write_geopackage({k: features_frame(layers[k], r, g) for k, (r, g) in records.items()}, layers, gpkg)
+    result = write_webmap(gpkg, layers, grand_cahors, folder / "webmap", mode="static")
+    return folder, gpkg, result.index, names
+
+
+def test_hostile_names_keep_the_embedded_configuration_whole(hostile_map):
+    """The configuration embedded in the page ends where it should, whatever the names."""
+    *_, index, names = hostile_map
+    html = index.read_text(encoding="utf-8")
+    payload = html.split('id="gc-config">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in payload and ">" not in payload
+    config = json.loads(payload)
+    text = json.dumps(config, ensure_ascii=False)
+    for name in names.values():
+        assert json.dumps(name, ensure_ascii=False) in text
+
+
+@pytest.mark.slow
+def test_hostile_names_in_the_browser(browser, hostile_map, layers):
+    """The map starts, no payload runs, a search lists each hostile place and its popup
+    title reads the name as text."""
+    folder, gpkg, index, names = hostile_map
+    config = write_test_config(folder, gpkg, layers)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEOCOMMUNS_WEBMAP_DIR", str(index.parent))
+        with running_server(folder, config, workers=1) as srv:
+            page = Page(browser, srv, viewport={"width": 1280, "height": 800})
+            try:
+                for i, name in names.items():
+                    page.page.fill("#gc-q", f"piege {i}")
+                    page.page.press("#gc-q", "Enter")
+                    results = page.page.locator("#gc-results .gc-item-name")
+                    assert results.count() == 1 and results.first.inner_text() == name
+                    page.page.wait_for_function(  # its popup opens, the name as its title's text
+                        "n => [...document.querySelectorAll('.leaflet-popup-content h3')]"
+                        ".some(h => h.textContent === n)", arg=name, timeout=10000)
+                assert page.js("window.__xss") is None
+                assert page.errors == []
+            finally:
+                page.close()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import shapely
-from browser import CHROMIUM, CHROMIUM_ARGS, OfflinePage, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_NAMES, OfflinePage, require_browser
 from ogcserver import running_server, sample_database, sample_records, write_test_config
 
 from geocommuns.contrib.auth import add_user
@@ -30,13 +30,7 @@ from geocommuns.ingest.store import write_geopackage
 
 pytestmark = pytest.mark.slow  # real servers and a browser
 
-#: Each payload would set window.__xss if it ran.
-HOSTILE = (
-    "</script><script>window.__xss='script'</script>",
-    "<img src=x onerror=\"window.__xss='img'\">",
-    "<!--<script>",
-    "Salle <b>des</b> fêtes & \"co\" <!--",
-)
+HOSTILE = HOSTILE_NAMES
 #: Where the contributed features lie (Cahors).
 IN_CAHORS = (1.4476, 44.4559)
 
