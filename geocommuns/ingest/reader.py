@@ -110,13 +110,18 @@ def detect_delimiter(text: str) -> str:
     """The column delimiter among ``;`` ``,`` tab and ``|``, from the first lines."""
     lines = [line for line in text.splitlines()[:20] if line.strip()]
     sample = "\n".join(lines)
+    header = lines[0] if lines else ""
+    counts = {d: header.count(d) for d in _DELIMITERS}
     try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        sniffed = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:
-        header = lines[0] if lines else ""
-        counts = {d: header.count(d) for d in _DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+        sniffed = None
+    # The sniffer can be fooled by cells full of another delimiter (« "A;B" » in a comma
+    # file): a delimiter the header line never uses is not the file's.
+    if sniffed is not None and (counts.get(sniffed, 0) or not any(counts.values())):
+        return sniffed
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def _read_csv(path: Path, source: SourceDef) -> RawTable:

@@ -326,3 +326,13 @@ def test_json_array_not_of_objects_is_a_read_error(tmp_path: Path) -> None:
     path.write_text("[1, 2, 3]", encoding="utf-8")
     with pytest.raises(SourceReadError, match="one object per record"):
         _read(path)
+
+
+def test_delimiter_from_the_header_when_cells_are_full_of_another() -> None:
+    """Found by the fuzz test: quoted cells holding ';' made the sniffer pick ';'."""
+    from geocommuns.ingest.reader import detect_delimiter
+
+    text = 'nom,categorie,X,Y\n""";",sport,1.44,44.44\n;,sport,1.47,44.46\n'
+    assert detect_delimiter(text) == ","
+    assert detect_delimiter("nom;categorie\nA;sport\n") == ";"
+    assert detect_delimiter("nom\nA\n") == ","
