@@ -458,3 +458,39 @@ def test_two_communes_edit_their_own_features_and_never_each_other(env: Env) -> 
         assert fixed.status_code == 204, fixed.text
         gone = HTTP.delete(url, headers=headers(env, role, fixed.headers["ETag"]))
         assert gone.status_code == 204, gone.text
+
+
+def test_etag_cannot_be_recomputed_from_the_feature(env: Env) -> None:
+    """A caller who may not read a hotspot's MAC address cannot recover it from the ETag
+    by hashing guesses: the ETag is none of the plain digests of the stored document,
+    and changes when only the sensitive field does (it is keyed by the store's secret)."""
+    import hashlib
+
+    from geocommuns.contrib.layerstore import table_of
+
+    layer = env.layers["wifi"]
+    body = feature(layer, IN_A, adresse_mac="AA:BB:CC:DD:EE:07", source_id="etag-mac")
+    r = HTTP.post(f"{env.url}/collections/wifi/items", json=body, headers=headers(env, "contributor_cahors"), timeout=30)
+    assert r.status_code == 201, r.text
+    url, fid = r.headers["Location"], r.headers["Location"].rsplit("/", 1)[1]
+    seen = HTTP.get(url, headers=headers(env, "editor_equipements"), timeout=30)
+    assert "adresse_mac" not in seen.json()["properties"]
+    etag = seen.headers["ETag"].strip('"')
+    with env.store.reading() as db:
+        doc = table_of(db).get(layer, fid)
+        assert doc is not None
+        texts = [json.dumps(doc.doc, sort_keys=True, ensure_ascii=False, default=str),
+                 json.dumps(doc.doc, ensure_ascii=False, default=str),
+                 json.dumps(doc.doc, sort_keys=True, default=str)]
+        if env.backend == "postgis":  # the document as PostgreSQL prints it (the old md5 ETag)
+            pg_doc = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
+            texts.append(db.execute(f"SELECT ({pg_doc})::text FROM wifi t WHERE t.id = %s", [fid]).fetchone()[0])
+    for text in texts:
+        for name in ("md5", "sha1", "sha256", "blake2b"):
+            assert hashlib.new(name, text.encode("utf-8")).hexdigest()[: len(etag)] != etag, name
+    with env.store.writing() as db, db.transaction():
+        table_of(db).set_field(layer, fid, "adresse_mac", "AA:BB:CC:DD:EE:08")
+    again = HTTP.get(url, headers=headers(env, "editor_equipements"), timeout=30)
+    assert again.json()["properties"] == seen.json()["properties"]
+    assert again.headers["ETag"] != seen.headers["ETag"]
+
