@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sqlite3
 import threading
 import urllib.parse
@@ -60,6 +61,9 @@ PART4_CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
 )
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What a contributed feature's ``source_id`` may be: it ends the feature's id, which is a
+#: URL path segment (no ``/``), and a key (bounded).
+SOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,63}")
 _REASONS = {
     200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
@@ -233,6 +237,13 @@ class EditService:
         layer: LayerDef,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         checked = self._checked(_json_body(environ), principal, layer)
+        given = checked.values.get("source_id")
+        if given is not None and not SOURCE_ID.fullmatch(str(given)):
+            msg = (
+                f"{str(given)[:80]!r} is not a valid source_id: 1 to 64 letters, digits, '.', "
+                "'_', ':', '~' or '-', starting with a letter or digit (no '/', no spaces)"
+            )
+            raise Refused(400, "InvalidValue", msg, field="source_id")
         values = _values(layer, checked, keep=None)
         feature_id = str(values["id"])
         if table.get(layer, feature_id) is not None:

@@ -494,3 +494,17 @@ def test_etag_cannot_be_recomputed_from_the_feature(env: Env) -> None:
     assert again.json()["properties"] == seen.json()["properties"]
     assert again.headers["ETag"] != seen.headers["ETag"]
 
+
+def test_source_id_on_create_is_validated(env: Env) -> None:
+    """A source_id with '/' (its feature could never be addressed) or too long: 400 naming it."""
+    layer = env.layers["equipements"]
+    url = f"{env.url}/collections/equipements/items"
+    for bad in ("a/b", "../x", "x" * 65, "with space", "-lead", "é"):
+        r = HTTP.post(url, json=feature(layer, IN_A, source_id=bad), headers=headers(env, "admin"), timeout=30)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["field"] == "source_id", r.text
+    ok = HTTP.post(url, json=feature(layer, IN_A, source_id="Mairie_2026-01.v2:a~b"),
+                   headers=headers(env, "admin"), timeout=30)
+    assert ok.status_code == 201, ok.text
+    assert HTTP.get(ok.headers["Location"], headers=headers(env, "admin"), timeout=30).status_code == 200
+
