@@ -64,6 +64,9 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: What a contributed feature's ``source_id`` may be: it ends the feature's id, which is a
 #: URL path segment (no ``/``), and a key (bounded).
 SOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,63}")
+#: Headers of an answer holding fields only its token may read: no cache keeps it, and a
+#: cache keying on the URL alone never hands it to another caller.
+PRIVATE = [("Cache-Control", "private, no-store"), ("Vary", "Authorization")]
 _REASONS = {
     200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
@@ -150,6 +153,8 @@ class EditService:
             logger.exception("the living store did not answer in time")
             status, headers = 503, [("Content-Type", "application/json"), ("Retry-After", "5")]
             body = b'{"code": "Unavailable", "description": "database busy; retry in a few seconds"}'
+        if method in {"GET", "HEAD"}:  # a read with a token: for its caller only
+            headers += PRIVATE
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, '')}".strip(), headers)
         return [] if method == "HEAD" else [body]

@@ -508,3 +508,17 @@ def test_source_id_on_create_is_validated(env: Env) -> None:
     assert ok.status_code == 201, ok.text
     assert HTTP.get(ok.headers["Location"], headers=headers(env, "admin"), timeout=30).status_code == 200
 
+
+def test_token_reads_are_private(env: Env) -> None:
+    """An item read with a token (it may hold sensitive fields) is for its caller only."""
+    fid, _ = create(env, "wifi", IN_A, role="contributor_cahors")
+    url = f"{env.url}/collections/wifi/items/{fid}"
+    for role in ("contributor_cahors", "editor_equipements"):
+        r = HTTP.get(url, headers={**headers(env, role), "Accept-Encoding": "gzip"}, timeout=30)
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "private, no-store", role
+        assert "Authorization" in r.headers["Vary"], role
+    missing = HTTP.get(f"{url}-absent", headers=headers(env, "admin"), timeout=30)
+    assert missing.status_code == 404 and missing.headers["Cache-Control"] == "private, no-store"
+    public = HTTP.get(url, params={"f": "json"}, timeout=30)
+    assert "private" not in public.headers.get("Cache-Control", "")

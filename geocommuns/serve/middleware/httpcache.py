@@ -12,7 +12,10 @@ that every successful ``GET`` response
   Accept-Encoding``.
 
 Responses that already carry an ``ETag`` (the item validators of Part 4 edits, which
-``If-Match`` must see unchanged) or a ``Content-Encoding`` are left as they are.
+``If-Match`` must see unchanged) or a ``Content-Encoding`` are left as they are, and so
+are the answers to requests sent with ``Authorization`` or marked ``private`` /
+``no-store`` (a token's reads, which may hold sensitive fields): nothing here makes them
+storable or shareable.
 """
 
 from __future__ import annotations
@@ -63,11 +66,14 @@ def compressed_and_tagged(app: WSGIApp) -> WSGIApp:
     """
 
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "GET":
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_AUTHORIZATION"):
             return app(environ, start_response)
         status, headers, body, exc_info = collect(app, environ)
+        cache_control = (header(headers, "cache-control") or "").lower()
         if (
             not status.startswith("200")
+            or "private" in cache_control
+            or "no-store" in cache_control
             or header(headers, "content-encoding")
             or header(headers, "etag")  # someone else's validator (e.g. for If-Match): keep it
         ):

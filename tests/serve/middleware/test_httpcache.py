@@ -19,6 +19,10 @@ def app(environ, start_response):
     if path == "/tagged":
         start_response("200 OK", [("Content-Type", "application/geo+json"), ("ETag", '"v7"')])
         return [BODY]
+    if path == "/private":
+        start_response("200 OK", [("Content-Type", "application/geo+json"),
+                                  ("Cache-Control", "private, no-store"), ("Vary", "Authorization")])
+        return [BODY]
     if path == "/png":
         start_response("200 OK", [("Content-Type", "image/png")])
         return [b"\x89PNG" + bytes(4000)]
@@ -58,3 +62,15 @@ def test_left_alone_errors_foreign_etags_binaries_and_writes():
     assert "Content-Encoding" not in png.headers and png.data.startswith(b"\x89PNG")
     posted = client.post("/items", headers={"Accept-Encoding": "gzip"})
     assert "ETag" not in posted.headers and posted.data == BODY
+
+
+def test_private_answers_and_token_requests_are_never_made_shareable():
+    """A token's read (or any answer marked private/no-store) keeps its own cache headers:
+    no ETag, no 'no-cache' that a shared cache could store, no 304 against another's tag."""
+    private = client.get("/private", headers={"Accept-Encoding": "gzip"})
+    assert private.headers["Cache-Control"] == "private, no-store"
+    assert private.headers["Vary"] == "Authorization" and "ETag" not in private.headers
+    token = client.get("/items", headers={"Authorization": "Bearer x", "Accept-Encoding": "gzip",
+                                          "If-None-Match": etag_of(BODY)})
+    assert token.status_code == 200 and token.data == BODY
+    assert "ETag" not in token.headers and "Cache-Control" not in token.headers
