@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     address_cache_dir: Path = Path("geodata/cache/adresses")
     #: Minimum score (0 to 1) for a row to be placed from its address.
     address_threshold: float = 0.8
+    #: Longest a GeoPackage query of the service may run (milliseconds) before it is
+    #: interrupted and answered 503 (PostGIS: the pool's statement_timeout).
+    query_budget_ms: int = 10_000
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

@@ -68,8 +68,22 @@ _SUPPORTED = (
 )
 
 
+#: Bounds on one filter, so that no filter can keep a worker busy: its text (or CQL2
+#: JSON) length, nesting depth, predicates, values in one IN list, and the vertices of
+#: all its literal geometries together.
+MAX_FILTER_CHARS = 20_000
+MAX_DEPTH = 20
+MAX_PREDICATES = 50
+MAX_IN_VALUES = 500
+MAX_VERTICES = 5_000
+
+
 class FilterError(GeocommunsError):
     """A filter that cannot be parsed or uses something this service cannot evaluate."""
+
+
+class FilterTooComplex(FilterError):
+    """A filter beyond the bounds (:data:`MAX_FILTER_CHARS`, :data:`MAX_DEPTH`...)."""
 
 
 def parse_text(text: str) -> ast.AstType:
@@ -89,16 +103,26 @@ def parse_text(text: str) -> ast.AstType:
     Raises
     ------
     FilterError
-        When neither grammar accepts the text.
+        When neither grammar accepts the text (:class:`FilterTooComplex` when it is
+        longer than :data:`MAX_FILTER_CHARS` or nested too deep to parse).
     """
+    if len(text) > MAX_FILTER_CHARS:
+        msg = f"filter too complex: {len(text)} characters, at most {MAX_FILTER_CHARS}"
+        raise FilterTooComplex(msg)
     if text.lstrip().startswith("{"):
         try:
             return _parse_cql2_json(text)
+        except RecursionError:
+            msg = f"filter too complex: nested deeper than {MAX_DEPTH} levels"
+            raise FilterTooComplex(msg) from None
         except Exception as e:
             msg = f"invalid CQL2 JSON filter: {e}"
             raise FilterError(msg) from None
     try:
         return _parse_cql2_text(text)
+    except RecursionError:
+        msg = f"filter too complex: nested deeper than {MAX_DEPTH} levels"
+        raise FilterTooComplex(msg) from None
     except Exception as cql2_error:
         try:
             return _parse_ecql(text)
@@ -115,6 +139,15 @@ class _Compiler:
     geometry: str
     table: str
     params: list[Any] = field(default_factory=list)
+    depth: int = 0
+    predicates: int = 0
+    vertices: int = 0
+
+    def count_predicate(self) -> None:
+        self.predicates += 1
+        if self.predicates > MAX_PREDICATES:
+            msg = f"filter too complex: more than {MAX_PREDICATES} predicates"
+            raise FilterTooComplex(msg)
 
     @property
     def mark(self) -> str:
@@ -158,10 +191,24 @@ class _Compiler:
 
     # -- predicates ----------------------------------------------------------------
 
-    def compile(self, node: Any) -> str:
+    def compile(self, node: Any, parent: type | None = None) -> str:
+        # a chain of one operator (a OR b OR c, parsed as nested pairs) is one level
+        level = 0 if isinstance(node, ast.And | ast.Or) and type(node) is parent else 1
+        self.depth += level
+        try:
+            if self.depth > MAX_DEPTH:
+                msg = f"filter too complex: nested deeper than {MAX_DEPTH} levels"
+                raise FilterTooComplex(msg)
+            if not isinstance(node, ast.And | ast.Or | ast.Not):
+                self.count_predicate()
+            return self.predicate(node)
+        finally:
+            self.depth -= level
+
+    def predicate(self, node: Any) -> str:
         if isinstance(node, ast.And | ast.Or):
             op = "AND" if isinstance(node, ast.And) else "OR"
-            return f"({self.compile(node.lhs)} {op} {self.compile(node.rhs)})"
+            return f"({self.compile(node.lhs, type(node))} {op} {self.compile(node.rhs, type(node))})"
         if isinstance(node, ast.Not):
             return f"(NOT {self.compile(node.sub_node)})"
         if isinstance(node, ast.Comparison) and type(node) in _COMPARISONS:
@@ -174,6 +221,9 @@ class _Compiler:
             neg = "NOT " if node.not_ else ""
             return f"({lhs} {neg}LIKE {pattern} ESCAPE '\\')"
         if isinstance(node, ast.In):
+            if len(node.sub_nodes) > MAX_IN_VALUES:
+                msg = f"filter too complex: {len(node.sub_nodes)} values in IN, at most {MAX_IN_VALUES}"
+                raise FilterTooComplex(msg)
             lhs = self.operand(node.lhs)
             marks = ", ".join(self.operand(v) for v in node.sub_nodes)
             return f"({lhs} {'NOT ' if node.not_ else ''}IN ({marks}))"
@@ -222,7 +272,12 @@ class _Compiler:
         else:
             msg = f"a spatial predicate needs the feature geometry ('geometry') on one side; supported: {_SUPPORTED}"
             raise FilterError(msg)
-        wkb = _literal_geometry(other).wkb
+        literal = _literal_geometry(other)
+        self.vertices += int(shapely.get_num_coordinates(literal))
+        if self.vertices > MAX_VERTICES:
+            msg = f"filter too complex: its geometries have more than {MAX_VERTICES} vertices"
+            raise FilterTooComplex(msg)
+        wkb = literal.wkb
         col = f"{self.table}.{self.geometry}"
         if self.dialect == "sqlite":
             return f"gc_spatial('{predicate}', {col}, {self.bind(wkb)})"
@@ -280,10 +335,16 @@ def where_from_filter(
     ------
     FilterError
         When the filter names an unknown or sensitive field or uses an unsupported element;
-        the message lists what is supported.
+        the message lists what is supported. :class:`FilterTooComplex` when it is beyond
+        the bounds (:data:`MAX_DEPTH`, :data:`MAX_PREDICATES`, :data:`MAX_IN_VALUES`,
+        :data:`MAX_VERTICES`).
     """
     compiler = _Compiler(fields=fields, dialect=dialect, geometry=geometry, table=table)
-    condition = compiler.compile(node)
+    try:
+        condition = compiler.compile(node)
+    except RecursionError:
+        msg = f"filter too complex: nested deeper than {MAX_DEPTH} levels"
+        raise FilterTooComplex(msg) from None
     return condition, compiler.params
 
 

@@ -174,8 +174,13 @@ class FastItems:
             body = json.dumps(
                 {"code": e.ogc_exception_code, "type": e.ogc_exception_code, "description": e.message}
             ).encode("utf-8")
-            reason = {400: "Bad Request", 404: "Not Found"}.get(status, "Internal Server Error")
-            start_response(f"{status} {reason}", self._headers(body, self.languages[0], "application/json"))
+            reason = {400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}.get(
+                status, "Internal Server Error"
+            )
+            headers = self._headers(body, self.languages[0], "application/json")
+            if status == 503:
+                headers.append(("Retry-After", "5"))
+            start_response(f"{status} {reason}", headers)
             return [body]
 
     def _answer(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -17,12 +17,14 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
+    ProviderGenericError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
@@ -44,6 +46,24 @@ _JSON_TYPES = {
     "array": "array",
 }
 _JSON_FORMATS = {"date": "date", "datetime": "date-time", "uri": "uri", "email": "email"}
+
+
+
+class ProviderBudgetExceeded(ProviderGenericError):  # type: ignore[misc]
+    """A query interrupted at the end of its time budget: ``503``, retry later."""
+
+    ogc_exception_code = "ServiceUnavailable"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    default_msg = "time budget exceeded"
+
+
+class ProviderUnavailable(ProviderConnectionError):  # type: ignore[misc]
+    """The database cannot be reached (down, or no connection free in time): ``503``."""
+
+    ogc_exception_code = "ServiceUnavailable"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    default_msg = "database unavailable; retry in a few seconds"
+
 
 #: JSON Schema of the public fields, per layer definition object and table columns.
 _FIELDS: dict[tuple[int, tuple[str, ...]], dict[str, dict[str, Any]]] = {}

@@ -20,12 +20,14 @@ Configure it in ``pygeoapi-config.yml`` by dotted path::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import struct
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +41,47 @@ from pygeoapi.provider.base import (
 
 from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.serve.cql import register_sqlite_functions, wkb_from_gpkg
-from geocommuns.serve.provider import LayerProvider, project_path
+from geocommuns.serve.provider import (
+    LayerProvider,
+    ProviderBudgetExceeded,
+    project_path,
+    settings,
+)
 
 logger = logging.getLogger(__name__)
+#: SQLite virtual-machine instructions between two looks at the clock.
+PROGRESS_STEPS = 1_000
+
+
+@contextlib.contextmanager
+def time_budget(con: sqlite3.Connection, budget_s: float, what: str) -> Iterator[None]:
+    """Interrupt the queries run on ``con`` inside the block once ``budget_s`` has passed.
+
+    SQLite calls the progress handler every :data:`PROGRESS_STEPS` instructions; the
+    handler returning true interrupts the statement (``sqlite3.OperationalError:
+    interrupted``), turned here into :class:`ProviderBudgetExceeded` (``503``).
+
+    Parameters
+    ----------
+    con
+        The connection (its lock held by the caller).
+    budget_s
+        Seconds the block's queries may take together.
+    what
+        What is queried, for the message.
+    """
+    deadline = time.monotonic() + budget_s
+    con.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "interrupt" not in str(e):
+            raise
+        msg = f"{what}: time budget exceeded ({budget_s * 1000:.0f} ms); simplify the filter or retry later"
+        logger.warning(msg)
+        raise ProviderBudgetExceeded(msg, user_msg=msg) from e
+    finally:
+        con.set_progress_handler(None, 0)
 
 
 def _point_xy(wkb: bytes) -> tuple[float, float] | None:
@@ -196,6 +236,8 @@ class GeoPackageProvider(LayerProvider):
         """Open (or reuse) the process's read-only connection to the GeoPackage."""
         self.path = project_path(self.data)
         self._db = _database(self.path)
+        budget = provider_def.get("time_budget_ms", settings().query_budget_ms)
+        self.budget_s = max(0.0, float(budget) / 1000)
 
     def table_columns(self) -> set[str]:
         """The columns of the layer's table (cached until the file changes)."""
@@ -309,12 +351,13 @@ class GeoPackageProvider(LayerProvider):
         try:
             with self._db.lock:
                 con = self._db.connection()
-                matched = self._count(con, source, where, params)
-                rows = (
-                    []
-                    if resulttype == "hits"
-                    else con.execute(sql, [*params, int(limit), int(offset)]).fetchall()
-                )
+                with time_budget(con, self.budget_s, f"table {self.table}"):
+                    matched = self._count(con, source, where, params)
+                    rows = (
+                        []
+                        if resulttype == "hits"
+                        else con.execute(sql, [*params, int(limit), int(offset)]).fetchall()
+                    )
         except sqlite3.Error as e:
             msg = f"{self.path} table {self.table}: query failed ({e})"
             logger.error(msg)
@@ -340,7 +383,9 @@ class GeoPackageProvider(LayerProvider):
         )
         try:
             with self._db.lock:
-                row = self._db.connection().execute(sql, [str(identifier)]).fetchone()
+                con = self._db.connection()
+                with time_budget(con, self.budget_s, f"table {self.table}"):
+                    row = con.execute(sql, [str(identifier)]).fetchone()
         except sqlite3.Error as e:
             msg = f"{self.path} table {self.table}: lookup failed ({e})"
             logger.error(msg)

@@ -42,7 +42,7 @@ from pygeoapi.provider.base import (
 )
 
 from geocommuns.publish.postgis import LAYERS_TABLE, redact
-from geocommuns.serve.provider import LayerProvider
+from geocommuns.serve.provider import LayerProvider, ProviderBudgetExceeded, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 POOL_MAX = 4
 #: Longest a query may run before PostgreSQL cancels it.
 STATEMENT_TIMEOUT_MS = 15_000
+#: Longest a request waits for a pooled connection (the database down: then a 503).
+POOL_TIMEOUT_S = 10.0
 
 _POOLS: dict[str, ConnectionPool[Any]] = {}
 _COLUMNS: dict[tuple[str, str], set[str]] = {}
@@ -80,7 +82,7 @@ def pool_for(url: str) -> ConnectionPool[Any]:
                 min_size=1,
                 max_size=POOL_MAX,
                 kwargs={"autocommit": True, "options": options, "application_name": "geocommuns"},
-                timeout=10,
+                timeout=POOL_TIMEOUT_S,
                 open=True,
                 name="geocommuns",
             )
@@ -113,17 +115,21 @@ class PostGISProvider(LayerProvider):
             self.pool = pool_for(url)
         except (psycopg.Error, PoolTimeout) as e:
             msg = f"cannot connect to {redact(url)} ({e}); check GEOCOMMUNS_DATABASE_URL"
-            raise ProviderConnectionError(msg) from e
+            raise ProviderUnavailable(msg, user_msg="database unavailable; retry in a few seconds") from e
 
     def _run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             with self.pool.connection() as con:
                 rows: list[tuple[Any, ...]] = con.execute(sql, params, prepare=True).fetchall()
                 return rows
-        except PoolTimeout as e:
-            msg = f"{redact(self.url)}: no database connection available ({e})"
+        except (PoolTimeout, psycopg.OperationalError) as e:
+            if isinstance(e, psycopg.errors.QueryCanceled):
+                msg = f"table {self.table}: time budget exceeded ({STATEMENT_TIMEOUT_MS} ms); simplify the filter or retry later"
+                logger.warning(msg)
+                raise ProviderBudgetExceeded(msg, user_msg=msg) from e
+            msg = f"{redact(self.url)}: no database connection available ({str(e).strip().splitlines()[0]})"
             logger.error(msg)
-            raise ProviderConnectionError(msg) from e
+            raise ProviderUnavailable(msg, user_msg="database unavailable; retry in a few seconds") from e
         except psycopg.DataError as e:
             first = str(e).strip().splitlines()[0]
             raise ProviderInvalidQueryError(first, user_msg=first) from e

@@ -68,3 +68,49 @@ def test_sqlite_functions_fold_unicode_and_like_is_case_sensitive():
     register_sqlite_functions(con)
     assert con.execute("SELECT lower('ÉCOLE') = 'école'").fetchone()[0] == 1
     assert con.execute("SELECT 'Mairie' LIKE 'mairie'").fetchone()[0] == 0
+
+
+# -- bounds -----------------------------------------------------------------------------------
+
+def _compile(text: str, fields):
+    from geocommuns.serve.cql import parse_text, where_from_filter
+
+    return where_from_filter(parse_text(text), fields, dialect="sqlite")
+
+
+@pytest.fixture(scope="module")
+def bounds_fields(layers):
+    return {f.name: f for f in layers["equipements"].public_fields}
+
+
+@pytest.mark.parametrize(
+    ("case", "text"),
+    [
+        ("hundreds of spatial predicates",
+         " OR ".join(f"S_INTERSECTS(geometry, POINT(1.{i:03d} 44.4))" for i in range(300))),
+        ("deep nesting", "".join(f"(nom = 'n{i}' {('AND', 'OR')[i % 2]} " for i in range(30)) + "nom = 'z'" + ")" * 30),
+        ("a polygon of 20,000 vertices",
+         "S_INTERSECTS(geometry, POLYGON((" + ", ".join(f"{1 + i * 1e-6} {44 + (i % 2) * 1e-6}" for i in range(20_000))
+         + ", 1 44)))"),
+        ("a huge IN list", "nom IN (" + ", ".join(f"'n{i}'" for i in range(1000)) + ")"),
+        ("a huge CQL2 JSON body", '{"op": "or", "args": [' + ", ".join(
+            '{"op": "=", "args": [{"property": "nom"}, "' + "x" * 50 + '"]}' for _ in range(2000)) + "]}"),
+        ("deep CQL2 JSON", '{"op": "not", "args": [' * 2000 + '{"op": "=", "args": [{"property": "nom"}, "a"]}'
+         + "]}" * 2000),
+    ],
+)
+def test_filters_beyond_the_bounds_are_too_complex_and_refused_at_once(bounds_fields, case, text):
+    import time
+
+    from geocommuns.serve.cql import FilterError
+
+    started = time.perf_counter()
+    with pytest.raises(FilterError, match="too complex"):
+        _compile(text, bounds_fields)
+    assert time.perf_counter() - started < 2, case
+
+
+def test_filters_within_the_bounds_still_compile(bounds_fields):
+    text = " OR ".join(f"S_INTERSECTS(geometry, POINT(1.{i:03d} 44.4))" for i in range(40))
+    condition, params = _compile(f"({text}) AND nom IN ({', '.join(repr(f'n{i}') for i in range(400))})", bounds_fields)
+    assert condition.count("gc_spatial") == 40 and len(params) == 440

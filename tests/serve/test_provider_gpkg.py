@@ -16,6 +16,7 @@ from ogcserver import (
     PLANTED_IDS,
     sample_records,
     write_sample_gpkg,
+    write_test_config,
 )
 from pygeoapi.provider.base import (
     ProviderConnectionError,
@@ -286,3 +287,36 @@ def test_unsorted_bbox_pages_from_the_rtree_alone(gpkg):
     # the same features as the exact answer, in fid order
     doc = p.query(bbox=[1.4, 44.3, 1.5, 44.5], limit=10)
     assert len(ids) == doc["numberReturned"]
+
+
+# -- time budget ------------------------------------------------------------------------------
+
+def test_a_query_past_its_time_budget_is_interrupted_with_a_503(gpkg, layers, monkeypatch):
+    """Every query runs under SQLite's progress handler: past the budget it is interrupted
+    (503, time budget exceeded), the worker's connection stays usable, and the fast path
+    (the same page() and feature_text()) answers 503 too."""
+    from pygeofilter.parsers.cql2_text import parse
+    from werkzeug.test import Client
+
+    from geocommuns.serve.config import read_service_config
+    from geocommuns.serve.fastpath import FastItems
+    from geocommuns.serve import provider_gpkg
+    from geocommuns.serve.provider import ProviderBudgetExceeded
+
+    # the sample is 28 rows: look at the clock often enough to see it run out
+    monkeypatch.setattr(provider_gpkg, "PROGRESS_STEPS", 5)
+    exhausted = provider(gpkg, time_budget_ms=0)
+    spatial = parse("S_INTERSECTS(geometry, POLYGON((1.3 44.3, 1.7 44.3, 1.7 44.6, 1.3 44.6, 1.3 44.3)))")
+    with pytest.raises(ProviderBudgetExceeded) as raised:
+        exhausted.query(filterq=spatial, limit=100)
+    assert raised.value.http_status_code == 503 and "time budget exceeded" in raised.value.message
+    with pytest.raises(ProviderBudgetExceeded):
+        exhausted.get("test-equipements--3")
+    ample = provider(gpkg)
+    assert ample.query(filterq=spatial, limit=100)["numberMatched"] > 0  # same connection, handler gone
+    monkeypatch.setenv("GEOCOMMUNS_QUERY_BUDGET_MS", "0")
+    config = read_service_config(write_test_config(gpkg.parent, gpkg, layers))
+    client = Client(FastItems(config))
+    r = client.get("/collections/equipements/items?f=json&bbox=1.3,44.3,1.7,44.6")
+    assert r.status_code == 503 and r.headers["Retry-After"] and "time budget" in r.get_json()["description"]
+

@@ -554,3 +554,26 @@ def test_fast_path_answers_as_pygeoapi_does(server, params):
     assert a["properties"] == httpx.get(f"{url}/{item}", params={"lang": "fr"}, headers=GEOJSON).json()["properties"]
     assert b.status_code in {200, 400}
     assert {x["rel"] for x in a["links"]} >= {"self", "alternate", "collection", "root"}
+
+
+# -- hardening ----------------------------------------------------------------------------------
+
+def _refused(r: httpx.Response, status: int, words: str) -> None:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert words in r.json()["description"], r.text[:300]
+
+
+def test_filters_too_complex_are_refused_at_once(server):
+    """Many spatial predicates, or deep nesting, within the URL limit: 400 'too complex',
+    answered at once (the worker is not kept busy)."""
+    import time
+
+    items = server.url + "/collections/equipements/items"
+    many = " OR ".join(f"S_INTERSECTS(geometry,POINT(1.{i:02d} 44.4))" for i in range(60))
+    nested = "".join(f"(nom='n{i}' {('AND', 'OR')[i % 2]} " for i in range(25)) + "nom='z'" + ")" * 25
+    for text in (many, nested):
+        started = time.perf_counter()
+        r = httpx.get(items, params={"filter": text, "f": "json"}, headers=GEOJSON, timeout=30)
+        _refused(r, 400, "too complex")
+        assert time.perf_counter() - started < 5
+
