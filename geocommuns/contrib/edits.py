@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import psycopg
 from psycopg_pool import PoolTimeout
 
 from geocommuns.contrib.auth import Principal, authenticate
@@ -149,7 +150,7 @@ class EditService:
                 {"code": e.code, "description": e.description, **e.extra}, ensure_ascii=False
             ).encode("utf-8")
             headers.append(("Content-Type", "application/json"))
-        except (PoolTimeout, sqlite3.OperationalError):
+        except (PoolTimeout, sqlite3.OperationalError, psycopg.OperationalError):
             logger.exception("the living store did not answer in time")
             status, headers = 503, [("Content-Type", "application/json"), ("Retry-After", "5")]
             body = b'{"code": "Unavailable", "description": "database busy; retry in a few seconds"}'

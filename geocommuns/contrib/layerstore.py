@@ -198,6 +198,10 @@ class LivingStore(Protocol):
         ...
 
 
+#: Longest an edit waits for a pooled connection (the database down: then a 503).
+POOL_TIMEOUT_S = 10.0
+
+
 class PostgisStore:
     """The living layers in PostGIS: a small read-write pool per process.
 
@@ -222,14 +226,20 @@ class PostgisStore:
             pool = self._pools.get(self.url)
             if pool is None:
                 pool = ConnectionPool(
-                    self.url, min_size=1, max_size=2, timeout=10, open=True, name="geocommuns-edits",
+                    self.url, min_size=1, max_size=2, timeout=POOL_TIMEOUT_S, open=True, name="geocommuns-edits",
                     kwargs={"autocommit": True, "application_name": "geocommuns-edits",
                             "options": "-c statement_timeout=15000 -c lock_timeout=10000"},
                 )
-                with pool.connection() as conn:
-                    db = Db(conn, "postgres")
-                    journal.ensure_schema(db)
-                    ensure_users(db)
+                try:
+                    with pool.connection() as conn:
+                        db = Db(conn, "postgres")
+                        journal.ensure_schema(db)
+                        ensure_users(db)
+                except BaseException:
+                    # the database is down (or refused): close this pool, or every
+                    # request would leave one more behind, retrying in the background
+                    pool.close()
+                    raise
                 self._pools[self.url] = pool
             return pool
 

@@ -20,13 +20,18 @@ from typing import TYPE_CHECKING
 from geocommuns.errors import ServeError
 from geocommuns.serve.config import ServiceConfig, read_service_config
 from geocommuns.serve.fastpath import FastItems
+from geocommuns.serve.middleware.bodylimit import bounded_bodies
 from geocommuns.serve.middleware.cors import open_to_reads, preflight
 from geocommuns.serve.middleware.fast import fast_path
 from geocommuns.serve.middleware.features import features_headers
 from geocommuns.serve.middleware.handoff import hand_off
 from geocommuns.serve.middleware.httpcache import compressed_and_tagged
 from geocommuns.serve.middleware.paging import last_page_without_next
-from geocommuns.serve.middleware.query import known_parameters_only, normalised_query
+from geocommuns.serve.middleware.query import (
+    bounded_offset,
+    known_parameters_only,
+    normalised_query,
+)
 from geocommuns.serve.middleware.static import static_files, vendored_libraries
 from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
 from geocommuns.serve.wsgi import Handler, Middleware, WSGIApp
@@ -81,6 +86,7 @@ def dispatcher(
     """
     return stack(
         api,
+        bounded_bodies(),  # a request body over 1 MB: 413, on every route
         compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
         preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
         hand_off(edits),  # Part 4 writes and token reads: the edit service answers
@@ -90,6 +96,7 @@ def dispatcher(
         features_headers,  # features said as GeoJSON, with their Link header
         normalised_query,  # filter-lang and sortby as pygeoapi reads them
         known_parameters_only(queryables),  # unknown query parameter: 400
+        bounded_offset,  # offset not a whole number in range: 400
         fast_path(fast),  # GeoJSON pages and items from the database's JSON text
         last_page_without_next,  # pygeoapi's next link after the last page dropped
     )

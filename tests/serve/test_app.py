@@ -74,3 +74,34 @@ def test_the_fast_path_answers_the_real_service(server):
     for params in ({"sortby": "nom"}, {"f": "html"}, {"skipGeometry": "true"}, {"filter": "nom LIKE 'É%'"}):
         r = httpx.get(items, params=params, headers=GEOJSON)
         assert r.status_code == 200 and HEADER not in r.headers, params
+
+
+def test_a_database_that_is_down_is_a_503_and_leaks_no_pool(monkeypatch, layers):
+    """Reads (the provider) and token requests (the edit service) on a PostgreSQL that
+    does not answer: 503 saying to retry, and no connection pool left behind per request."""
+    import threading
+    import time
+
+    from geocommuns.contrib import layerstore
+    from geocommuns.contrib.edits import EditService
+    from geocommuns.serve import provider_postgis
+    from geocommuns.serve.provider import ProviderUnavailable
+    from harness.processes import free_port
+
+    url = f"postgresql://geocommuns@127.0.0.1:{free_port()}/nowhere?connect_timeout=1"
+    monkeypatch.setattr(provider_postgis, "POOL_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(layerstore, "POOL_TIMEOUT_S", 1.0)
+    definition = {"name": "geocommuns.serve.provider_postgis.PostGISProvider", "type": "feature",
+                  "data": url, "table": "equipements", "id_field": "id"}
+    with pytest.raises(ProviderUnavailable) as raised:
+        provider_postgis.PostGISProvider(definition)
+    assert raised.value.http_status_code == 503 and "retry" in raised.value.message
+    threads = threading.active_count()
+    client = Client(EditService(layerstore.PostgisStore(url), {"equipements": layers["equipements"]}, "epci:200023737"))
+    for _ in range(3):
+        r = client.get("/collections/equipements/items/x", headers={"Authorization": "Bearer abc"})
+        assert r.status_code == 503 and "retry" in r.json["description"]
+        with pytest.raises(ProviderUnavailable):
+            provider_postgis.PostGISProvider(definition)
+    time.sleep(0.5)
+    assert threading.active_count() <= threads, "a pool per failed request was left running"

@@ -577,3 +577,35 @@ def test_filters_too_complex_are_refused_at_once(server):
         _refused(r, 400, "too complex")
         assert time.perf_counter() - started < 5
 
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"offset": "99999999999999999999"}, "offset"),
+        ({"offset": "-1"}, "offset"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1e3"}, "limit"),
+    ],
+)
+def test_bad_numbers_are_a_clear_400(server, params, words):
+    for f in ("json", "html"):
+        r = httpx.get(server.url + "/collections/equipements/items", params={**params, "f": f}, timeout=30)
+        assert r.status_code == 400, (params, f, r.status_code, r.text[:300])
+        if f == "json":
+            assert words in r.json()["description"]
+
+
+def test_a_limit_beyond_the_maximum_is_the_maximum(server):
+    """Part 1: a limit above the maximum is not an error; the maximum applies."""
+    r = get(server, "/collections/equipements/items", limit="99999999999999999999", f="json")
+    assert r.json()["numberReturned"] == r.json()["numberMatched"]
+
+
+def test_request_bodies_are_capped_on_every_route(server):
+    """A body larger than the cap is refused before anyone reads it, on any route."""
+    big = b"{" + b" " * 2_000_000 + b"}"
+    for path in ("/collections/equipements/items", "/collections/wifi/items", "/processes", "/", "/collections"):
+        r = httpx.post(server.url + path, content=big, timeout=30,
+                       headers={"Content-Type": "application/query-cql-json"})
+        _refused(r, 413, "at most")

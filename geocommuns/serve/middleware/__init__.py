@@ -3,12 +3,14 @@
 One module per job, each a function taking the application it wraps (see
 :func:`geocommuns.serve.app.dispatcher` for the order):
 
+- :mod:`.bodylimit`: request bodies over the cap refused (``413``), on every route;
 - :mod:`.httpcache`: ETag, ``304 Not Modified`` and gzip of successful GET answers;
 - :mod:`.cors`: CORS preflight answers and CORS headers of GET/HEAD answers;
 - :mod:`.handoff`: the OGC API – Features Part 4 writes handed to the edit service;
 - :mod:`.static`: the citizen map at ``/map/``;
 - :mod:`.features`: features said as GeoJSON, and their ``Link`` header;
-- :mod:`.query`: the query string corrected for pygeoapi, unknown parameters refused;
+- :mod:`.query`: the query string corrected for pygeoapi, unknown parameters and
+  out-of-range offsets refused;
 - :mod:`.fast`: GeoJSON pages and items answered by the fast path;
 - :mod:`.paging`: no ``next`` link after the last page.
 """
