@@ -21,6 +21,7 @@ HOSTILE_NAMES = (
     "<img src=x onerror=\"window.__xss='img'\">",
     "<!--<script>",
     "Salle <b>des</b> fêtes & \"co\" <!--",
+    "=HYPERLINK(\"https://evil.example\",\"clic\")",
 )
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

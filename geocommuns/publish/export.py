@@ -9,6 +9,12 @@ dates, spatial extent and the schema followed. Sensitive fields are never writte
 Licences: commune data is under the layer's licence (Licence Ouverte 2.0); when a layer
 holds features derived from OpenStreetMap, the downloaded database as a whole is under the
 ODbL with the OpenStreetMap attribution.
+
+Both CSVs are opened in spreadsheets: a text cell a spreadsheet would run as a formula
+(starting with ``=``, ``@``, a tab or a carriage return, or ``+``/``-`` followed by
+anything but a number) is written with a leading apostrophe (:func:`spreadsheet_cell`).
+Numbers, negative coordinates and phone numbers (``+33 5 65...``) are left exactly as
+they are, so the national-schema CSVs still validate against their schemas.
 """
 
 from __future__ import annotations
@@ -39,6 +45,30 @@ ODBL = {
 OSM_ATTRIBUTION = "© les contributeurs d'OpenStreetMap (ODbL), https://www.openstreetmap.org/copyright"
 #: Separator of array values in the geocommuns CSV (GeoJSON keeps real arrays).
 ARRAY_SEPARATOR = "|"
+#: A text a spreadsheet would run as a formula: starting with =, @, tab or CR, or with
+#: + or - followed by something other than a number (a phone, a negative coordinate).
+_FORMULA = re.compile(r"[=@\t\r]|[+-](?![\d\s.,()/+-]*$)")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value as a CSV meant for spreadsheets writes it: formulas neutralised.
+
+    A text :data:`_FORMULA` matches at its start gets a leading apostrophe (spreadsheets
+    show it as text, and do not display the apostrophe); anything else is returned as is.
+
+    Parameters
+    ----------
+    value
+        A cell value.
+
+    Returns
+    -------
+    object
+        The value to write.
+    """
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
 
 
 @dataclass
@@ -125,6 +155,7 @@ def export_layer(
 
     table = base.with_suffix(".csv")
     flat = pd.DataFrame(_with_arrays(features, layer, joined=True).drop(columns="geometry"))
+    flat = flat.map(spreadsheet_cell)
     flat.to_csv(table, index=False, encoding="utf-8", lineterminator="\n")
     result.files["csv"] = table
 
@@ -164,7 +195,9 @@ def _write_national_csv(rows: pd.DataFrame, columns: list[str], path: Path) -> N
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(columns)
         for record in rows[columns].itertuples(index=False):
-            writer.writerow(["" if v is None or (isinstance(v, float) and v != v) else v for v in record])
+            writer.writerow(
+                ["" if v is None or (isinstance(v, float) and v != v) else spreadsheet_cell(v) for v in record]
+            )
 
 
 def _split(values: pd.Series | None, separator: str) -> list[str]:

@@ -44,6 +44,10 @@ upgrade of pygeoapi is then a reading of the failing canaries, each pointing her
     ``&`` escaped in the embedded JSON, popups built as text, images only from http(s)
     URLs, and Leaflet loaded from this server's ``/vendor/``
     (:func:`geocommuns.serve.middleware.static.vendored_libraries`), not from unpkg.com.
+11. :func:`spreadsheet_safe_csv`: ``f=csv`` writes every value as it is, so a name such
+    as ``=HYPERLINK(...)`` runs as a formula in the spreadsheet that opens the file. The
+    CSV formatter is handed the features with such text values neutralised
+    (:func:`geocommuns.publish.export.spreadsheet_cell`, as the export CSVs).
 
 Where a correction is applied: 1 and 2 by :func:`patch_pygeoapi` when a worker starts
 (:func:`geocommuns.serve.app.create_app`); 3, 4 and 8 by
@@ -51,7 +55,7 @@ Where a correction is applied: 1 and 2 by :func:`patch_pygeoapi` when a worker s
 6 by :mod:`geocommuns.serve.middleware.features`; 7 by the fast path; 9 when the OpenAPI
 document is written (:func:`geocommuns.serve.pygeoapi_config.write_openapi`); 10 by
 ``server.templates.path`` in the generated configuration
-(:data:`geocommuns.serve.pygeoapi_config.TEMPLATES_PATH`).
+(:data:`geocommuns.serve.pygeoapi_config.TEMPLATES_PATH`); 11 by :func:`patch_pygeoapi`.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Sequence
+from typing import Any
 
 from geocommuns.serve.wsgi import Headers
 
@@ -124,7 +129,8 @@ ITEMS_PARAMETERS = frozenset({
 
 
 def patch_pygeoapi(extra_conformance: Sequence[str] = ()) -> None:
-    """Correct pygeoapi's module state: the conformance list (1) and the filter parser (2).
+    """Correct pygeoapi's module state: the conformance list (1), the filter parser (2)
+    and the CSV formatter (11).
 
     Called once per process, before the first request (:func:`geocommuns.serve.app.create_app`).
 
@@ -144,6 +150,29 @@ def patch_pygeoapi(extra_conformance: Sequence[str] = ()) -> None:
     # ours is complete, and the list it extends with stays empty
     pygeoapi_api.CONFORMANCE_CLASSES[:] = [*CONFORMANCE, *extra_conformance]
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = []
+    spreadsheet_safe_csv()
+
+
+def spreadsheet_safe_csv() -> None:
+    """Make pygeoapi's CSV formatter neutralise formulas in text values (11); idempotent."""
+    from pygeoapi.formatter.csv_ import CSVFormatter
+
+    from geocommuns.publish.export import spreadsheet_cell
+
+    write = CSVFormatter.write
+    if getattr(write, "spreadsheet_safe", False):
+        return
+
+    def safe_write(self: Any, options: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> Any:
+        if data and isinstance(data.get("features"), list):
+            data = {**data, "features": [
+                {**f, "properties": {k: spreadsheet_cell(v) for k, v in (f.get("properties") or {}).items()}}
+                for f in data["features"]
+            ]}
+        return write(self, options or {}, data)
+
+    safe_write.spreadsheet_safe = True  # type: ignore[attr-defined]
+    CSVFormatter.write = safe_write
 
 
 def normalise_query(query: str) -> str:

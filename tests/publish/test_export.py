@@ -320,3 +320,43 @@ def test_cli_export_unknown_layer(built, tmp_path):
     result = _run("export", "--layer", "nope", cwd=tmp_path, GEOCOMMUNS_OUTPUT=str(built))
     assert result.returncode == 2
     assert "unknown layer 'nope'" in result.stderr
+
+
+def test_formulas_are_neutralised_in_both_csvs_and_the_national_csv_stays_valid(tmp_path, layers):
+    """A name a spreadsheet would run as a formula is written as text (leading apostrophe)
+    in the layer CSV and the national one; phone numbers and coordinates are untouched, and
+    the national CSV still validates against its schema."""
+    import csv
+
+    import shapely
+    from ogcserver import sample_records
+
+    from geocommuns.ingest.harmonise import features_frame
+    from geocommuns.ingest.store import write_geopackage
+
+    formula = '=HYPERLINK("https://evil.example","clic")'
+    records = sample_records(layers)
+    base = records["equipements"][0][0]
+    records["equipements"][0].append({
+        **base, "id": "test-equipements--formula", "source_id": "formula", "nom": formula,
+        "type": "Mairie", "adresse": "12 rue du Château", "code_postal": "46000",
+        "telephone": "+33565208888", "site_web": "https://exemple.fr/@mairie",
+        "longitude": 1.4417, "latitude": 44.4475,
+    })
+    records["equipements"][1].append(shapely.Point(1.4417, 44.4475))
+    gpkg = tmp_path / "geocommuns.gpkg"
+    write_geopackage({k: features_frame(layers[k], r, g) for k, (r, g) in records.items()}, layers, gpkg)
+    result = export_layer(gpkg, layers["equipements"], tmp_path / "out", publisher=PUBLISHER, now=NOW)
+    with result.files["csv"].open(encoding="utf-8") as fh:
+        rows = {row["id"]: row for row in csv.DictReader(fh)}
+    row = rows["test-equipements--formula"]
+    assert row["nom"] == "'" + formula
+    assert row["telephone"] == "+33565208888" and row["site_web"] == "https://exemple.fr/@mairie"
+    assert row["longitude"] == "1.4417"
+    assert all(not v.startswith(("=", "@", "+H", "-H")) for r in rows.values() for v in r.values())
+    assert result.national_csv is not None
+    national = pd.read_csv(result.national_csv, dtype=str, keep_default_na=False)
+    assert "'" + formula in set(national["EQUIP_NOM"])
+    if (SCHEMAS / layers["equipements"].national_schema.file).is_file():
+        check = validate_csv(result.national_csv, SCHEMAS / layers["equipements"].national_schema.file)
+        assert check.errors == [] and check.valid

@@ -18,6 +18,7 @@ from typing import Any
 
 ITEMS = "/collections/equipements/items"
 CQL2_ONLY = "CASEI(nom) LIKE casei('équipement%')"
+FORMULA = "=1+2"
 
 
 def _links(doc: dict[str, Any]) -> list[list[str]]:
@@ -71,6 +72,12 @@ def main() -> None:
 
     document = generate_openapi_document(Path(sys.argv[1]), "yaml", fail_on_invalid_collection=True)
     out["openapi_remote_refs"] = len(re.findall(r"\$ref: ['\"]?https?://", document))
+    from pygeoapi.formatter.csv_ import CSVFormatter
+
+    formula = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1.4, 44.4]},
+               "properties": {"nom": FORMULA}}
+    csv_text = CSVFormatter({"name": "CSV", "geom": True}).write(data={"features": [formula]})
+    out["csv_formula_raw"] = f",{FORMULA}" in csv_text.decode("utf-8").replace('"', "")
     print(json.dumps(out))
 
 

@@ -7,6 +7,7 @@ payloads are served on both backends, and the real pages (the items page with it
 popups, and each item's page) are opened in Chromium with every request that does not go
 to the local server refused: no payload runs (the window flag it would set stays unset), no
 script error, and the map shows the markers, each popup reading the name as plain text.
+The same names in ``f=csv`` come out with formulas neutralised.
 """
 
 from __future__ import annotations
@@ -140,3 +141,18 @@ def test_item_pages_show_hostile_names_as_text(browser: Any, served: Served) -> 
             assert visit.errors == [], (fid, visit.errors)
         finally:
             visit.close()
+
+
+def test_csv_neutralises_formulas(served: Served) -> None:
+    """``f=csv`` (pygeoapi's formatter, pygeoapi_compat 11): a name a spreadsheet would run
+    as a formula is written as text (a leading apostrophe); other values are as served."""
+    import csv
+    import io
+
+    r = httpx.get(f"{served.url}/collections/equipements/items", params={"f": "csv", "limit": 1000}, timeout=30)
+    assert r.status_code == 200
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(r.text))}
+    for fid, name in served.names.items():
+        expected = "'" + name if name.startswith("=") else name
+        assert rows[fid]["nom"] == expected, fid
+    assert any(row["x"].startswith("1.4") for row in rows.values())

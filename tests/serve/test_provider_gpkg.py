@@ -298,9 +298,9 @@ def test_a_query_past_its_time_budget_is_interrupted_with_a_503(gpkg, layers, mo
     from pygeofilter.parsers.cql2_text import parse
     from werkzeug.test import Client
 
+    from geocommuns.serve import provider_gpkg
     from geocommuns.serve.config import read_service_config
     from geocommuns.serve.fastpath import FastItems
-    from geocommuns.serve import provider_gpkg
     from geocommuns.serve.provider import ProviderBudgetExceeded
 
     # the sample is 28 rows: look at the clock often enough to see it run out

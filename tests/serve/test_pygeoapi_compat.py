@@ -128,6 +128,12 @@ def test_canary_8_unknown_query_parameters_are_ignored(stock):
     assert stock["unknown_parameter"]["status"] == 200
 
 
+def test_canary_11_csv_writes_formulas_as_they_are(stock):
+    """pygeoapi_compat 11: pygeoapi's CSV formatter writes '=1+2' as it is (a spreadsheet
+    runs it); spreadsheet_safe_csv hands it the values neutralised."""
+    assert stock["csv_formula_raw"] is True
+
+
 def test_canary_9_openapi_document_refers_to_remote_schemas(stock):
     """pygeoapi_compat 9: pygeoapi's OpenAPI document has $ref links to the OGC schema
     repositories; geocommuns.serve.openapi.self_contained replaces them."""
