@@ -24,6 +24,7 @@ from geocommuns.ingest.report import SourceReport
 from geocommuns.settings import Settings
 
 if TYPE_CHECKING:
+    from geocommuns.contrib.auth import Principal
     from geocommuns.contrib.layerstore import LivingStore
     from geocommuns.publish.refresh import StepResult
 
@@ -543,12 +544,16 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @users_app.command("add")
 def users_add_command(
     name: Annotated[str, typer.Argument(help="User name, e.g. cahors-sig.")],
-    role: Annotated[str, typer.Option(help="contributor, editor or admin.")] = "contributor",
+    role: Annotated[str, typer.Option(help="reader, contributor, editor or admin.")] = "contributor",
     commune: Annotated[str | None, typer.Option(help="A contributor's commune (INSEE).")] = None,
     epci: Annotated[str | None, typer.Option(help="A contributor's EPCI (SIREN).")] = None,
     layers: Annotated[str | None, typer.Option(help="Comma-separated layer ids (editors).")] = None,
 ) -> None:
-    """Create a user and print their API token (shown once; only its hash is stored)."""
+    """Create a user and print their API token (shown once; only its hash is stored).
+
+    On PostGIS, the user also gets a database login (for QGIS) whose password is printed
+    once: PostgreSQL keeps only its SCRAM verifier.
+    """
     from geocommuns.contrib.auth import ROLES, add_user
 
     settings = Settings()
@@ -568,8 +573,29 @@ def users_add_command(
             )
     except _store_errors() as e:
         _fail(e)
-    console.print(f"user {name} added; token (shown once, keep it secret):", highlight=False)
+    if settings.database_url:
+        password = _database_login(settings.database_url, name, role)
+        console.print(
+            f"database login {name} created for QGIS; password (shown once, keep it secret; "
+            f"see 'geocommuns pg-service --user {name}'):",
+            highlight=False,
+        )
+        print(password)
+    console.print(f"user {name} added; API token (shown once, keep it secret):", highlight=False)
     print(token)
+
+
+def _database_login(database_url: str, name: str, role: str) -> str:
+    """Create the PostgreSQL login of a user just added; its password."""
+    import psycopg
+
+    from geocommuns.publish.dbsecurity import create_login
+
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return create_login(conn, name, role)
+    except _store_errors() as e:
+        _fail(e)
 
 
 @users_app.command("list")
@@ -577,33 +603,144 @@ def users_list_command() -> None:
     """List the users, their rights, and whether they are revoked."""
     from geocommuns.contrib.auth import list_users
 
-    store = _living(Settings())
+    settings = Settings()
+    store = _living(settings)
+    logins: dict[str, str] = {}
     try:
         with store.reading() as db:
             rows = list_users(db)
+            if settings.database_url:
+                from geocommuns.publish.dbsecurity import login_state
+
+                logins = {r.principal.name: login_state(db.con, r.principal.name) for r in rows}
     except _store_errors() as e:
         _fail(e)
-    table = Table("user", "rights", "token id", "created", "revoked")
+    table = Table("user", "rights", "token id", "login", "created", "revoked")
+    for column in table.columns[:2]:
+        column.no_wrap = True
     for r in rows:
         table.add_row(
-            r.principal.name, r.principal.scope, r.token_id, f"{r.created_at:%Y-%m-%d %H:%M}",
-            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+            r.principal.name, r.principal.scope, r.token_id, logins.get(r.principal.name, "-"),
+            f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
         )
     console.print(table)
 
 
 @users_app.command("revoke")
 def users_revoke_command(name: Annotated[str, typer.Argument(help="The user to revoke.")]) -> None:
-    """Revoke a user's token at once (kept in the list and the journal)."""
+    """Revoke a user's token at once (kept in the list and the journal).
+
+    On PostGIS, their database login is disabled too and its open sessions are closed.
+    """
     from geocommuns.contrib.auth import revoke_user
 
-    store = _living(Settings())
+    settings = Settings()
+    store = _living(settings)
+    closed = 0
     try:
         with store.writing() as db:
             revoke_user(db, name)
+            if settings.database_url:
+                from geocommuns.publish.dbsecurity import disable_login
+
+                closed = disable_login(db.con, name)
     except _store_errors() as e:
         _fail(e)
-    console.print(f"user {name} revoked", highlight=False)
+    extra = f"; database login disabled, {closed} open session(s) closed" if settings.database_url else ""
+    console.print(f"user {name} revoked{extra}", highlight=False)
+
+
+def _active_user(settings: Settings, name: str) -> Principal:
+    """The active user ``name`` of the PostGIS living store (QGIS editing needs PostGIS)."""
+    from geocommuns.contrib.auth import find_user
+
+    if not settings.database_url:
+        _fail(GeocommunsError("QGIS edits the layers in PostGIS: set GEOCOMMUNS_DATABASE_URL first"))
+    try:
+        with _living(settings).reading() as db:
+            principal = find_user(db, name)
+    except _store_errors() as e:
+        _fail(e)
+    if principal is None:
+        _fail(GeocommunsError(f"no active user {name!r}; see 'geocommuns users list'"))
+    return principal
+
+
+@app.command("pg-service")
+def pg_service_command(
+    user: Annotated[str, typer.Option(help="The user (see 'geocommuns users list').")],
+) -> None:
+    """Print the pg_service.conf entry that connects QGIS as USER (no password in it)."""
+    from geocommuns.publish.qgisproject import service_entry
+
+    settings = Settings()
+    _active_user(settings, user)
+    assert settings.database_url
+    print(service_entry(settings.database_url, user), end="")
+
+
+@app.command("qgis-project")
+def qgis_project_command(
+    user: Annotated[str, typer.Option(help="The user the project is for.")],
+    out: Annotated[Path, typer.Option(help="The project file to write (.qgz or .qgs).")],
+) -> None:
+    """Write a QGIS project to edit the layers in PostGIS as USER (through their pg_service entry)."""
+    from geocommuns.publish.qgisproject import QgisProjectError, project_spec, write_project
+
+    settings = Settings()
+    principal = _active_user(settings, user)
+    assert settings.database_url
+    try:
+        spec = project_spec(
+            layers_from_dir(settings.path(settings.layers_dir)),
+            territory_from_spec(settings.territory).communes,
+            user=principal.name, role=principal.role, commune=principal.commune,
+            epci=principal.epci, user_layers=principal.layers,
+        )
+        write_project(settings.database_url, spec, out)
+    except (QgisProjectError, GeocommunsError) as e:
+        _fail(e)
+    console.print(
+        f"wrote {out}; add the entry of 'geocommuns pg-service --user {user}' to the "
+        "technician's pg_service.conf",
+        highlight=False,
+    )
+
+
+@app.command("check")
+def check_command(
+    layer: Annotated[str | None, typer.Option(help="One layer (default: all).")] = None,
+) -> None:
+    """List the features whose values break the rules the database cannot check.
+
+    Opening hours syntax, phone numbers, e-mail and web addresses, codes: checked with the
+    rules of deliveries and API payloads on the PostGIS layers (after QGIS edits). Exit
+    code 1 when some feature must be corrected.
+    """
+    import psycopg
+
+    from geocommuns.publish.rulecheck import rule_problems
+
+    settings = Settings()
+    if not settings.database_url:
+        _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL: the check reads the PostGIS layers"))
+    layers = layers_from_dir(settings.path(settings.layers_dir))
+    if layer is not None and layer not in layers:
+        _fail(GeocommunsError(f"unknown layer {layer!r}; known: {', '.join(layers)}"))
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            problems = rule_problems(conn, layers, only=layer)
+    except _store_errors() as e:
+        _fail(e)
+    if not problems:
+        console.print("no feature breaks the rules", highlight=False)
+        return
+    table = Table("layer", "feature", "commune", "field", "value", "problem")
+    for p in problems:
+        table.add_row(p.layer, p.feature_id, p.commune or "", p.field, str(p.value), p.problem)
+    console.print(table)
+    console.print(f"{len(problems)} value(s) to correct", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command("audit")

@@ -8,6 +8,7 @@ the module ends, so that no module sees another's tables, whatever subset runs.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,18 @@ def require_realdata() -> Path:
     require("REALDATA", REALDATA.is_dir(),
             f"the real data folder {REALDATA} is absent (tests marked 'realdata' need it)")
     return REALDATA
+
+
+#: Debian's Python, the one with QGIS's bindings (``python3-qgis``).
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def require_qgis() -> None:
+    """Skip without QGIS's Python bindings, fail instead if GEOCOMMUNS_REQUIRE_QGIS=1 (CI)."""
+    present = Path(SYSTEM_PYTHON).exists() and subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, check=False
+    ).returncode == 0
+    require("QGIS", present, "QGIS not installed (apt-get install qgis python3-qgis)")
 
 
 def require_postgis() -> None:

@@ -1,8 +1,10 @@
 """geocommuns.contrib.auth: who may change what: users, roles and API tokens, stored hashed.
 
-Four roles:
+Five roles:
 
 - **anonymous** (no token): reads the public fields, writes nothing;
+- **reader** (partner applications): reads the public fields, writes nothing (its
+  database login reads the tables directly);
 - **contributor**, bound to one commune (INSEE code) or one EPCI (SIREN): creates, changes
   and deletes the features located in that territory, of every layer, and reads their
   sensitive fields;
@@ -37,15 +39,17 @@ import psycopg
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.sqldb import Db, as_db
 
-Role = Literal["contributor", "editor", "admin"]
-ROLES: tuple[Role, ...] = ("contributor", "editor", "admin")
+Role = Literal["reader", "contributor", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("reader", "contributor", "editor", "admin")
+_ROLE_CHECK = "role IN ('reader', 'contributor', 'editor', 'admin')"
+
 USERS_TABLE = "geocommuns_users"
 TOKEN_PREFIX = "gct"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
     name text PRIMARY KEY,
-    role text NOT NULL CHECK (role IN ('contributor', 'editor', 'admin')),
+    role text NOT NULL CONSTRAINT {USERS_TABLE}_role_check CHECK ({_ROLE_CHECK}),
     commune text,
     epci text,
     layers text[] NOT NULL DEFAULT '{{}}',
@@ -60,7 +64,7 @@ CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
 _SQLITE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
     name TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ('contributor', 'editor', 'admin')),
+    role TEXT NOT NULL CHECK ({_ROLE_CHECK}),
     commune TEXT,
     epci TEXT,
     layers TEXT NOT NULL DEFAULT '[]',
@@ -98,6 +102,8 @@ class Principal:
         """Whether the user may change features of ``layer`` at all."""
         if self.role == "admin":
             return True
+        if self.role == "reader":
+            return False
         return not self.layers or layer in self.layers
 
     def owns(self, code_insee: str | None, epci: str | None) -> bool:
@@ -106,7 +112,7 @@ class Principal:
         Editors and admins own the whole territory; a place outside every commune of the
         territory (``code_insee`` None) is nobody's.
         """
-        if code_insee is None:
+        if code_insee is None or self.role == "reader":
             return False
         if self.role != "contributor":
             return True
@@ -145,6 +151,20 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
     db = as_db(conn)
     if db.dialect == "postgres":
         db.execute(_SCHEMA)
+        check = db.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype = 'c' AND pg_get_constraintdef(oid) LIKE %s",
+            [USERS_TABLE, "%role%"],
+        ).fetchone()
+        if check is not None and "reader" not in check[0]:
+            # A table of an earlier version: let it hold readers too.
+            with db.transaction():
+                db.execute(
+                    f"ALTER TABLE {USERS_TABLE} DROP CONSTRAINT IF EXISTS {USERS_TABLE}_role_check"
+                )
+                db.execute(
+                    f"ALTER TABLE {USERS_TABLE} ADD CONSTRAINT {USERS_TABLE}_role_check CHECK ({_ROLE_CHECK})"
+                )
     elif not db.table_exists(USERS_TABLE):
         with db.transaction():
             db.execute(_SQLITE_SCHEMA)
@@ -186,7 +206,7 @@ def add_user(
     name
         The user name (unique; e.g. ``cahors-sig``).
     role
-        ``contributor``, ``editor`` or ``admin``.
+        ``reader``, ``contributor``, ``editor`` or ``admin``.
     commune
         A contributor's commune (INSEE code of the territory).
     epci
@@ -212,6 +232,9 @@ def add_user(
     """
     if role not in ROLES:
         msg = f"unknown role {role!r}; use one of: {', '.join(ROLES)}"
+        raise AuthError(msg)
+    if role == "reader" and (commune or epci or layers):
+        msg = "a reader reads every public field; drop --commune/--epci/--layers"
         raise AuthError(msg)
     if role == "contributor" and (commune is None) == (epci is None):
         msg = "a contributor needs exactly one of --commune INSEE or --epci SIREN"

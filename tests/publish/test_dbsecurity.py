@@ -29,6 +29,7 @@ from geocommuns.ingest.sqldb import Db
 from geocommuns.ingest.store import write_geopackage
 from geocommuns.publish import dbsecurity
 from geocommuns.publish.postgis import publish
+from geocommuns.publish.rulecheck import rule_problems
 
 CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
 DOC = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
@@ -51,6 +52,8 @@ ATTEMPTS = (
 
 
 def _value(field: Any) -> Any:
+    if field.format != "default" and not field.required:
+        return None  # formatted values (phone, hours...) are the check's business
     enum = field.constraints.enum
     if field.type == "array":
         return [enum[0] if enum else "x"]
@@ -300,3 +303,20 @@ def test_login_edits_survive_the_next_publish(
     owner.execute("DELETE FROM geocommuns_journal WHERE seq > %s", [since])
     owner.execute("DROP TABLE baseline_wifi")
     owner.execute("CREATE TABLE baseline_wifi AS TABLE wifi")
+
+
+def test_check_lists_what_sql_cannot_check(secured: dict[str, Any], layers: dict[str, LayerDef]) -> None:
+    """Hours and phone numbers a login wrote are listed by the check with the delivery rules."""
+    owner = secured["owner"]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn:
+        conn.execute("UPDATE equipements SET horaires = 'quand le maire est là', telephone = '05 65 20 87 87', "
+                     "courriel = 'mairie@cahors.fr' WHERE id = 'test-equipements--1'")
+    try:
+        found = {(p.feature_id, p.field): p.problem for p in rule_problems(owner, layers, only="equipements")}
+        assert set(found) == {("test-equipements--1", "horaires"), ("test-equipements--1", "telephone")}
+        assert "opening_hours" in found["test-equipements--1", "horaires"]
+        assert found["test-equipements--1", "telephone"] == "should be written '+33565208787'"
+        assert rule_problems(owner, layers, only="wifi") == []
+    finally:
+        _restore(owner, "equipements", since)

@@ -19,29 +19,21 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import require
+from conftest import SYSTEM_PYTHON, require_qgis
 from ogcserver import served_sample
 
 from geocommuns.contrib.auth import add_user
 
 pytestmark = pytest.mark.slow  # a real server on PostGIS, and QGIS
 
-SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).with_name("qgis_oapif.py")
 LAYERS = ["equipements", "conteneurs", "wifi", "tiers_lieux", "telesante"]
-
-
-def qgis_installed() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    done = subprocess.run([SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, check=False)
-    return done.returncode == 0
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _qgis() -> None:
     """Before any PostGIS database is made: skip without QGIS, fail if it is required."""
-    require("QGIS", qgis_installed(), "QGIS not installed (apt-get install qgis python3-qgis)")
+    require_qgis()
 
 
 def test_qgis_loads_the_collections_and_sees_an_edit(tmp_path, layers, database_url):
