@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,14 @@ from geocommuns.contrib.auth import Principal, add_user, revoke_user
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.ingest import journal
+from geocommuns.ingest.build import build
 from geocommuns.ingest.harmonise import features_frame
 from geocommuns.ingest.sqldb import Db
-from geocommuns.ingest.store import write_geopackage
+from geocommuns.ingest.store import read_layer, write_geopackage
 from geocommuns.publish import dbsecurity
 from geocommuns.publish.postgis import publish
 from geocommuns.publish.rulecheck import rule_problems
+from geocommuns.settings import Settings
 
 CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
 DOC = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
@@ -320,3 +323,35 @@ def test_check_lists_what_sql_cannot_check(secured: dict[str, Any], layers: dict
         assert rule_problems(owner, layers, only="wifi") == []
     finally:
         _restore(owner, "equipements", since)
+
+
+@pytest.mark.slow
+def test_a_refresh_keeps_a_login_edit(tmp_path: Path, own_database_url: str, layers: dict[str, LayerDef],
+                                      grand_cahors: Territory) -> None:
+    """Build and publish the sample territory, edit as a login, refresh (build + publish): kept."""
+    root = Path(__file__).resolve().parents[2]
+    sources = tmp_path / "sources"
+    shutil.copytree(root / "geodata" / "sources", sources)
+    settings = Settings(root=root, sources_dir=sources, output=tmp_path / "geocommuns.gpkg",
+                        report_dir=tmp_path / "report", database_url=own_database_url)
+    build(settings)
+    publish(own_database_url, settings.path(settings.output), layers, communes=grand_cahors.communes)
+    with psycopg.connect(own_database_url, autocommit=True) as owner:
+        add_user(Db(owner, "postgres"), "m_refresh", "contributor", commune=CAHORS)
+        password = dbsecurity.create_login(owner, "m_refresh", "contributor")
+        feature = owner.execute(
+            "SELECT id FROM conteneurs WHERE code_insee = %s ORDER BY id LIMIT 1", [CAHORS]).fetchone()[0]
+    info = psycopg.conninfo.conninfo_to_dict(own_database_url)
+    info.update(user="m_refresh", password=password)
+    with psycopg.connect(psycopg.conninfo.make_conninfo(**info), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE conteneurs SET collecte = 'Mardi matin (QGIS)' WHERE id = %s", [feature])
+    build(settings)
+    publish(own_database_url, settings.path(settings.output), layers, communes=grand_cahors.communes)
+    with psycopg.connect(own_database_url, autocommit=True) as owner:
+        kept = owner.execute("SELECT collecte, code_insee FROM conteneurs WHERE id = %s", [feature]).fetchone()
+        entries = owner.execute("SELECT actor, via, action FROM geocommuns_journal").fetchall()
+    assert kept == ("Mardi matin (QGIS)", CAHORS)
+    assert entries == [("m_refresh", "qgis", "update")]
+    # The build replayed it into the GeoPackage too (every output reads it).
+    built = read_layer(settings.path(settings.output), "conteneurs")
+    assert built.set_index("id").loc[feature, "collecte"] == "Mardi matin (QGIS)"
