@@ -10,7 +10,6 @@ use too).
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.ingest.harmonise import features_frame
 from geocommuns.ingest.store import write_geopackage
 from geocommuns.serve.pygeoapi_config import render_config, resolve_extents, write_config
-from harness.processes import geocommuns_serve
+from harness.processes import Service, geocommuns_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["sport", "culture", "administratif", "social", "numerique"]
@@ -126,15 +125,11 @@ def write_sample_gpkg(path: Path, layers: dict[str, LayerDef], *, all_layers: bo
     write_geopackage(frames, layers, path)
 
 
-@dataclass
-class RunningServer:
-    """A running ``geocommuns serve`` (see :func:`harness.processes.geocommuns_serve`)."""
+@dataclass(kw_only=True)
+class RunningServer(Service):
+    """A running ``geocommuns serve`` (:func:`harness.processes.geocommuns_serve`) and what it serves."""
 
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
     config: Path
-    log: Path
     backend: str = "gpkg"
     #: The PostGIS database served (backend "postgis" only).
     database_url: str | None = None
@@ -164,7 +159,7 @@ def running_server(folder: Path, config: Path, *, workers: int = 2) -> Iterator[
     """Start ``geocommuns serve`` on a free port, wait until it answers, always stop it."""
     with geocommuns_serve(folder, config, workers=workers) as service:
         yield RunningServer(url=service.url, port=service.port, process=service.process,
-                            config=config, log=service.log)
+                            log=service.log, argv=service.argv, config=config)
 
 
 @contextlib.contextmanager

@@ -25,9 +25,10 @@ JSON = {"Accept": "application/json"}
 
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def api(request, tmp_path_factory, layers):
+    """The real service on each backend, a feature in every layer (ogctests wants them)."""
     database_url = sample_database(request, request.param)
     folder = tmp_path_factory.mktemp(f"ats-{request.param}")
-    with served_sample(folder, layers, request.param, database_url=database_url) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+    with served_sample(folder, layers, request.param, database_url=database_url, all_layers=True) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
         yield client
 
 
@@ -140,8 +141,7 @@ def test_queryables_and_filter(api, layers):
 OGCTESTS = Path(__file__).resolve().parents[2] / ".venv-ogctests" / "bin" / "python"
 
 
-@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
-def test_ogctests_core_suite_passes(request, tmp_path, layers, backend):
+def test_ogctests_core_suite_passes(api, tmp_path):
     """The external ``ogctests`` suite (Part 1 Core scope), in its own venv (scripts/test.sh).
 
     Its ``features/filtering`` scope is not run: ogctests 0.1.15 reads the RFC 8288
@@ -149,16 +149,14 @@ def test_ogctests_core_suite_passes(request, tmp_path, layers, backend):
     for an ``href`` key it never fills, so no server can pass it; Part 3 is covered by
     the tests above and tests/test_server.py.
     """
-    database_url = sample_database(request, backend, own=True)
     if not OGCTESTS.exists():
         if os.environ.get("GEOCOMMUNS_REQUIRE_OGCTESTS") == "1":
             pytest.fail("ogctests venv missing: run scripts/test.sh")
         pytest.skip("ogctests not installed in .venv-ogctests (scripts/test.sh installs it)")
-    with served_sample(tmp_path, layers, backend, database_url=database_url, all_layers=True) as srv:
-        run = subprocess.run(
-            [str(OGCTESTS), "-m", "ogctests", "features/core", "-i", srv.url],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        )
+    run = subprocess.run(
+        [str(OGCTESTS), "-m", "ogctests", "features/core", "-i", str(api.base_url).rstrip("/")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
     summary = run.stdout[-4000:] + run.stderr[-2000:]
     counts = re.search(r"=+ (?:(\d+) failed, )?(\d+) passed", run.stdout)
     assert counts is not None, summary
