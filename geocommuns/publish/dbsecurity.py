@@ -49,6 +49,9 @@ GROUPS = {
 API_READ = "geocommuns_api_read"
 API_WRITE = "geocommuns_api_write"
 EDITING_GROUPS = ("geocommuns_contributor", "geocommuns_editor", "geocommuns_admin")
+#: Every group a login may be given: the users' role kinds, and the API's two roles
+#: (logins for the service: ``api_read`` for pygeoapi's reads, ``api_write`` for Part 4).
+LOGIN_GROUPS = {**GROUPS, "api_read": API_READ, "api_write": API_WRITE}
 COMMUNES_TABLE = "geocommuns_communes"
 #: The users table of :mod:`geocommuns.contrib.auth` (looked up by name at run time).
 USERS_TABLE = "geocommuns_users"
@@ -355,7 +358,16 @@ def secure_layer(cur: psycopg.Cursor[Any], layer: LayerDef, table: str) -> None:
 
 
 def grant_store_tables(conn: psycopg.Connection[Any]) -> None:
-    """Grants of the API's roles on the store's own tables (journal, users, meta, bookkeeping)."""
+    """Grants of the API's roles on the store's own tables (journal, users, meta, bookkeeping).
+
+    Both read them; the write role may also add journal entries, nothing else (the ETag
+    secret is made here, by the owner, so that the write role only reads it).
+    """
+    from geocommuns.ingest.journal import META_TABLE, etag_secret
+    from geocommuns.ingest.sqldb import Db
+
+    if conn.execute("SELECT to_regclass(%s)", [META_TABLE]).fetchone() != (None,):
+        etag_secret(Db(conn, "postgres"))
     reads = ("geocommuns_users", "geocommuns_journal", "geocommuns_meta", "geocommuns_layers",
              "geocommuns_conflicts")
     for table in reads:
@@ -380,13 +392,16 @@ def _login_exists(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool]
     row = conn.execute(
         "SELECT r.rolcanlogin, EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
         "WHERE m.member = r.oid AND g.rolname = ANY(%s)) FROM pg_roles r WHERE r.rolname = %s",
-        [list(GROUPS.values()), name],
+        [list(LOGIN_GROUPS.values()), name],
     ).fetchone()
     return None if row is None else (bool(row[0]), bool(row[1]))
 
 
 def create_login(conn: psycopg.Connection[Any], name: str, role: str) -> str:
     """Create the PostgreSQL login of a user, member of its role's group; return its password.
+
+    ``role`` is a user's role kind (reader, contributor, editor, admin) or one of the
+    API's (``api_read``: reads only; ``api_write``: the layer tables and the journal).
 
     The password is shown once (PostgreSQL keeps only its SCRAM verifier). An existing
     geocommuns login of that name (a user revoked then added again) gets a new password
@@ -397,8 +412,8 @@ def create_login(conn: psycopg.Connection[Any], name: str, role: str) -> str:
     DbSecurityError
         When a role of that name exists and is not a geocommuns login (``postgres``...).
     """
-    if role not in GROUPS:
-        msg = f"unknown role {role!r}; use one of: {', '.join(GROUPS)}"
+    if role not in LOGIN_GROUPS:
+        msg = f"unknown role {role!r}; use one of: {', '.join(LOGIN_GROUPS)}"
         raise DbSecurityError(msg)
     ensure_roles(conn)
     password = secrets.token_urlsafe(18)
@@ -411,9 +426,11 @@ def create_login(conn: psycopg.Connection[Any], name: str, role: str) -> str:
         conn.execute("SET LOCAL password_encryption = 'scram-sha-256'")
         verb = "CREATE" if found is None else "ALTER"
         conn.execute(sql.SQL(verb + " ROLE {} LOGIN INHERIT PASSWORD {}").format(user, sql.Literal(password)))
-        for group in GROUPS.values():
+        for group in LOGIN_GROUPS.values():
             conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), user))
-        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(GROUPS[role]), user))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(LOGIN_GROUPS[role]), user))
+    if role in {"api_read", "api_write"}:
+        grant_store_tables(conn)
     return password
 
 

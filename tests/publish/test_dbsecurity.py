@@ -22,6 +22,7 @@ import pytest
 import shapely
 
 from geocommuns.contrib.auth import Principal, add_user, revoke_user
+from geocommuns.contrib.layerstore import LayerTable
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.ingest import journal
@@ -355,3 +356,55 @@ def test_a_refresh_keeps_a_login_edit(tmp_path: Path, own_database_url: str, lay
     # The build replayed it into the GeoPackage too (every output reads it).
     built = read_layer(settings.path(settings.output), "conteneurs")
     assert built.set_index("id").loc[feature, "collecte"] == "Mardi matin (QGIS)"
+
+
+def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers: dict[str, LayerDef]) -> None:
+    """The API's read role writes nothing; its write role writes the layers and the journal only."""
+    owner = secured["owner"]
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    urls = {}
+    for kind in ("api_read", "api_write"):
+        password = dbsecurity.create_login(owner, f"m_{kind}", kind)
+        urls[kind] = psycopg.conninfo.make_conninfo(**{**info, "user": f"m_{kind}", "password": password})  # type: ignore[arg-type]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    before = _rows(owner, "equipements")
+    denied = psycopg.errors.InsufficientPrivilege
+    with psycopg.connect(urls["api_read"], autocommit=True) as conn:
+        assert conn.execute("SELECT count(*), count(adresse_mac) FROM wifi").fetchone() == (3, 3)
+        assert conn.execute("SELECT count(*) FROM geocommuns_users").fetchone()[0] > 0
+        for statement in (
+            "UPDATE equipements SET nom = 'x'", "DELETE FROM equipements",
+            "INSERT INTO geocommuns_journal (actor, role, via, layer, feature_id, action) "
+            "VALUES ('x', 'admin', 'api', 'wifi', 'x', 'delete')",
+            "UPDATE geocommuns_users SET role = 'admin'", "CREATE TABLE intrus (x int)",
+        ):
+            with pytest.raises(denied):
+                conn.execute(statement)
+    with psycopg.connect(urls["api_write"], autocommit=True) as conn:
+        db = Db(conn, "postgres")
+        # What the API does for a PATCH: read, change one field, journal, in one transaction.
+        with db.transaction():
+            table = LayerTable(db, journal.etag_secret(db))
+            stored = table.get(layers["equipements"], "test-equipements--1", lock=True)
+            assert stored is not None
+            table.set_field(layers["equipements"], "test-equipements--1", "nom", "Corrigé par l'API")
+            after = table.get(layers["equipements"], "test-equipements--1")
+            assert after is not None
+            journal.record(db, actor="cahors", role="contributor", via="api", layer="equipements",
+                           feature_id="test-equipements--1", action="update", before=stored.doc, after=after.doc)
+        for statement in (
+            "UPDATE geocommuns_users SET role = 'admin'", "DELETE FROM geocommuns_journal",
+            "UPDATE geocommuns_journal SET actor = 'x'", "DROP TABLE equipements",
+            "CREATE TABLE intrus (x int)", "UPDATE geocommuns_meta SET value = 'x'",
+        ):
+            with pytest.raises(denied):
+                conn.execute(statement)
+    try:
+        entries = _journal(owner, since)
+        # One entry, the API's own: the database does not journal the API's writes again.
+        assert [(e[0], e[2], e[5]) for e in entries] == [("cahors", "api", "update")]
+        assert _rows(owner, "equipements")["test-equipements--1"]["nom"] == "Corrigé par l'API"
+        # The computed fields are the API's business: the trigger leaves its write as written.
+        assert _rows(owner, "equipements")["test-equipements--1"]["date_maj"] == before["test-equipements--1"]["date_maj"]
+    finally:
+        _restore(owner, "equipements", since)
