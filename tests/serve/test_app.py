@@ -76,6 +76,7 @@ def test_the_fast_path_answers_the_real_service(server):
         assert r.status_code == 200 and HEADER not in r.headers, params
 
 
+@pytest.mark.slow  # waits out connection and pool timeouts
 def test_a_database_that_is_down_is_a_503_and_leaks_no_pool(monkeypatch, layers):
     """Reads (the provider) and token requests (the edit service) on a PostgreSQL that
     does not answer: 503 saying to retry, and no connection pool left behind per request."""
