@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -548,6 +549,9 @@ def users_add_command(
     commune: Annotated[str | None, typer.Option(help="A contributor's commune (INSEE).")] = None,
     epci: Annotated[str | None, typer.Option(help="A contributor's EPCI (SIREN).")] = None,
     layers: Annotated[str | None, typer.Option(help="Comma-separated layer ids (editors).")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Last day the API token works (YYYY-MM-DD, UTC); default: no expiry.")
+    ] = None,
 ) -> None:
     """Create a user and print their API token (shown once; only its hash is stored).
 
@@ -559,6 +563,14 @@ def users_add_command(
     settings = Settings()
     if role not in ROLES:
         _fail(GeocommunsError(f"--role must be one of {', '.join(ROLES)}, got {role!r}"))
+    until = None
+    if expires is not None:
+        try:
+            last_day = dt.date.fromisoformat(expires)
+        except ValueError:
+            _fail(GeocommunsError(f"--expires must be a date YYYY-MM-DD, got {expires!r}"))
+        # the token works through the whole of its last day (UTC)
+        until = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     store = _living(settings)
     try:
         territory = territory_from_spec(settings.territory)
@@ -570,6 +582,7 @@ def users_add_command(
                 layers=[x.strip() for x in (layers or "").split(",") if x.strip()],
                 known_layers=known_layers, known_communes=territory.codes,
                 known_epcis=[e for e in territory.communes["epci"].dropna().unique()],
+                expires=until,
             )
     except _store_errors() as e:
         _fail(e)

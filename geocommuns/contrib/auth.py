@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
     salt bytea NOT NULL,
     token_hash bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    revoked_at timestamptz
+    revoked_at timestamptz,
+    expires_at timestamptz
 )
 """
 
@@ -72,7 +73,8 @@ CREATE TABLE IF NOT EXISTS {USERS_TABLE} (
     salt BLOB NOT NULL,
     token_hash BLOB NOT NULL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    revoked_at TEXT
+    revoked_at TEXT,
+    expires_at TEXT
 )
 """
 
@@ -168,6 +170,40 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
     elif not db.table_exists(USERS_TABLE):
         with db.transaction():
             db.execute(_SQLITE_SCHEMA)
+    _add_expiry_column(db)
+
+
+def _add_expiry_column(db: Db) -> None:
+    """Give a users table of an earlier version its ``expires_at`` column (once)."""
+    if db.dialect == "postgres":
+        found = db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = 'expires_at'",
+            [USERS_TABLE],
+        ).fetchone()
+        kind = "timestamptz"
+    else:
+        found = next((r for r in db.execute(f"PRAGMA table_info({USERS_TABLE})").fetchall()
+                      if r[1] == "expires_at"), None)
+        kind = "TEXT"
+    if found is None:
+        try:
+            with db.transaction():
+                db.execute(f"ALTER TABLE {USERS_TABLE} ADD COLUMN expires_at {kind}")
+        except psycopg.errors.InsufficientPrivilege:
+            # a role that may not change the table (the API's): the owner adds it with the
+            # next 'geocommuns users add'; until then no token has an expiry
+            return
+
+
+def _expired(value: Any, now: dt.datetime) -> bool:
+    """Whether a stored ``expires_at`` (timestamptz, or ISO text on the GeoPackage) is past."""
+    if value is None:
+        return False
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when <= now
 
 
 def _layers_param(db: Db, layers: Sequence[str]) -> Any:
@@ -196,6 +232,7 @@ def add_user(
     known_layers: Iterable[str] = (),
     known_communes: Iterable[str] = (),
     known_epcis: Iterable[str] = (),
+    expires: dt.datetime | None = None,
 ) -> str:
     """Create a user and return their API token (shown once: only its hash is kept).
 
@@ -219,6 +256,8 @@ def add_user(
         The INSEE codes of the territory (checked when given).
     known_epcis
         The EPCI SIRENs of the territory (checked when given).
+    expires
+        When the token stops working (an aware datetime; None: never).
 
     Returns
     -------
@@ -251,6 +290,9 @@ def add_user(
     _check_known("commune", [commune] if commune else [], known_communes)
     _check_known("EPCI", [epci] if epci else [], known_epcis)
     _check_known("layer", list(layers), known_layers)
+    if expires is not None and (expires.tzinfo is None or expires <= dt.datetime.now(dt.UTC)):
+        msg = f"the expiry date must be in the future (got {expires.isoformat()})"
+        raise AuthError(msg)
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
@@ -260,9 +302,10 @@ def add_user(
         with db.transaction():
             db.execute(
                 f"INSERT INTO {USERS_TABLE} (name, role, commune, epci, layers, token_id, salt, "
-                "token_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "token_hash, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [name, role, commune, epci, _layers_param(db, layers), token_id, salt,
-                 _hash(secret, salt)],
+                 _hash(secret, salt),
+                 expires if expires is None or db.dialect == "postgres" else expires.isoformat()],
             )
     except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
         msg = f"user {name!r} already exists; choose another name (or revoke it and add a new one)"
@@ -332,7 +375,7 @@ def find_user(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, name: str
 
 
 def authenticate(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, token: str) -> Principal | None:
-    """The user a token belongs to, or None (unknown, malformed, wrong secret, revoked).
+    """The user a token belongs to, or None (unknown, malformed, wrong secret, revoked, expired).
 
     Parameters
     ----------
@@ -344,22 +387,29 @@ def authenticate(conn: Db | psycopg.Connection[Any] | sqlite3.Connection, token:
     Returns
     -------
     Principal or None
-        The user, when the token is valid and not revoked.
+        The user, when the token is valid, not revoked and not expired.
     """
     parts = token.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
     _, token_id, secret = parts
     db = as_db(conn)
+    columns = "name, role, commune, epci, layers, salt, token_hash, expires_at"
     try:
-        row = db.execute(
-            f"SELECT name, role, commune, epci, layers, salt, token_hash FROM {USERS_TABLE} "
-            "WHERE token_id = %s AND revoked_at IS NULL",
-            [token_id],
-        ).fetchone()
+        try:
+            row = db.execute(
+                f"SELECT {columns} FROM {USERS_TABLE} WHERE token_id = %s AND revoked_at IS NULL",
+                [token_id],
+            ).fetchone()
+        except psycopg.errors.UndefinedColumn:  # a table of an earlier version: no expiry
+            columns = columns.replace("expires_at", "NULL")
+            row = db.execute(
+                f"SELECT {columns} FROM {USERS_TABLE} WHERE token_id = %s AND revoked_at IS NULL",
+                [token_id],
+            ).fetchone()
     except (psycopg.errors.UndefinedTable, sqlite3.OperationalError):
         return None
-    if row is None:
+    if row is None or _expired(row[7], dt.datetime.now(dt.UTC)):
         return None
     fast = hashlib.sha256(secret.encode("utf-8")).digest()
     with _VERIFIED_LOCK:

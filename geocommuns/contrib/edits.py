@@ -171,7 +171,7 @@ class EditService:
             raise Refused(401, "Unauthorized", "send 'Authorization: Bearer <token>'")
         principal = authenticate(db, token)
         if principal is None:
-            msg = "unknown or revoked token; ask an administrator ('geocommuns users add')"
+            msg = "unknown, revoked or expired token; ask an administrator ('geocommuns users add')"
             raise Refused(401, "Unauthorized", msg)
         return principal
 

@@ -159,6 +159,10 @@ def test_users_and_audit_commands(tmp_path, database_url, published):
     assert token.startswith("gct_")
     cli("users", "add", "x", "--role", "contributor", "--commune", "75056", code=2)
     cli("users", "add", "y", "--role", "editor", code=2)
+    cli("users", "add", "z", "--role", "admin", "--expires", "2020-01-01", code=2)  # past
+    cli("users", "add", "z", "--role", "admin", "--expires", "bientôt", code=2)
+    expiring = cli("users", "add", "z", "--role", "admin", "--expires", "2099-12-31").stdout
+    assert expiring.strip().splitlines()[-1].startswith("gct_")
     listed = cli("users", "list").stdout
     assert "douelle" in listed and "commune:46088" in listed and token.split("_", 2)[2] not in listed
     cli("users", "revoke", "douelle")

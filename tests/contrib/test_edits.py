@@ -522,3 +522,27 @@ def test_token_reads_are_private(env: Env) -> None:
     assert missing.status_code == 404 and missing.headers["Cache-Control"] == "private, no-store"
     public = HTTP.get(url, params={"f": "json"}, timeout=30)
     assert "private" not in public.headers.get("Cache-Control", "")
+
+
+def test_tokens_expire(env: Env) -> None:
+    """A token given an expiry works until then and is refused (401) after; an expiry in
+    the past is refused when the user is added."""
+    import datetime as dt
+    import time
+
+    from geocommuns.contrib.auth import AuthError
+
+    fid, _ = create(env, "equipements", IN_A)  # the first write loads the territory: before the clock
+    now = dt.datetime.now(dt.UTC)
+    with env.store.writing() as db:
+        soon = add_user(db, f"bientot-{env.backend}", "admin", expires=now + dt.timedelta(seconds=3))
+        later = add_user(db, f"plus-tard-{env.backend}", "admin", expires=now + dt.timedelta(days=30))
+        with pytest.raises(AuthError, match="future"):
+            add_user(db, f"passe-{env.backend}", "admin", expires=now - dt.timedelta(days=1))
+    url = f"{env.url}/collections/equipements/items/{fid}"
+    for token in (soon, later):
+        assert HTTP.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200
+    time.sleep(max(0.0, (now + dt.timedelta(seconds=3.2) - dt.datetime.now(dt.UTC)).total_seconds()))
+    expired = HTTP.get(url, headers={"Authorization": f"Bearer {soon}"}, timeout=30)
+    assert expired.status_code == 401 and "expired" in expired.json()["description"]
+    assert HTTP.get(url, headers={"Authorization": f"Bearer {later}"}, timeout=30).status_code == 200
