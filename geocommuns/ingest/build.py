@@ -190,7 +190,8 @@ def store_with_replay(
         try:
             journal.ensure_schema(db)
             entries = journal.changes(db)
-            done = replay(imports, entries, layers)
+            previous = {k: journal.imported_docs(db, k) for k in imports}
+            done = replay(imports, entries, layers, previous=previous)
             with db.transaction():
                 done.conflicts = journal.save_conflicts(db, done.conflicts)
                 log_import_changes(db, docs, at)
@@ -201,13 +202,15 @@ def store_with_replay(
         return done
     with writer_lock(output):
         entries = []
+        previous = {}
         if output.exists():
             db = open_gpkg(output)
             try:
                 entries = journal.changes(db)
+                previous = {k: journal.imported_docs(db, k) for k in imports}
             finally:
                 db.close()
-        done = replay(imports, entries, layers)
+        done = replay(imports, entries, layers, previous=previous)
         upto = str(entries[-1].seq if entries else 0)
 
         def also(g: Db) -> None:

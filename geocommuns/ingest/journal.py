@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS {imports} (
     layer text NOT NULL,
     feature_id text NOT NULL,
     doc {json} NOT NULL,
+    present integer NOT NULL DEFAULT 1,
     PRIMARY KEY (layer, feature_id)
 );
 CREATE TABLE IF NOT EXISTS {log} (
@@ -441,7 +442,9 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
 
     Runs inside the caller's transaction. The first import of a feature is logged as
     ``added`` (with its values), a change as ``changed`` (the fields, old and new), a
-    feature its sources no longer deliver as ``removed``.
+    feature its sources no longer deliver as ``removed`` (once; its last imported values
+    are kept, see :func:`imported_docs`), and a removed feature delivered again as
+    ``added``.
 
     Parameters
     ----------
@@ -459,12 +462,11 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
     dict
         How many features were added, changed and removed.
     """
-    previous = {
-        str(fid): db.json_value(doc)
-        for fid, doc in db.execute(
-            f"SELECT feature_id, doc FROM {IMPORTS_TABLE} WHERE layer = %s", [layer]
-        ).fetchall()
-    }
+    rows = db.execute(
+        f"SELECT feature_id, doc, present FROM {IMPORTS_TABLE} WHERE layer = %s", [layer]
+    ).fetchall()
+    previous = {str(fid): db.json_value(doc) for fid, doc, present in rows if present}
+    known = {str(fid) for fid, _doc, _present in rows}
     counts = {"added": 0, "changed": 0, "removed": 0}
     stamp = at.isoformat()
     for fid, doc in docs.items():
@@ -473,16 +475,18 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
             continue
         if old is None:
             action, diff = "added", {k: [None, v] for k, v in doc.items() if v is not None}
-            db.execute(
-                f"INSERT INTO {IMPORTS_TABLE} (layer, feature_id, doc) VALUES (%s, %s, %s)",
-                [layer, fid, db.json_param(doc)],
-            )
         else:
             action = "changed"
             diff = {k: [old.get(k), doc.get(k)] for k in sorted(old.keys() | doc.keys()) if old.get(k) != doc.get(k)}
+        if fid in known:
             db.execute(
-                f"UPDATE {IMPORTS_TABLE} SET doc = %s WHERE layer = %s AND feature_id = %s",
+                f"UPDATE {IMPORTS_TABLE} SET doc = %s, present = 1 WHERE layer = %s AND feature_id = %s",
                 [db.json_param(doc), layer, fid],
+            )
+        else:
+            db.execute(
+                f"INSERT INTO {IMPORTS_TABLE} (layer, feature_id, doc) VALUES (%s, %s, %s)",
+                [layer, fid, db.json_param(doc)],
             )
         counts[action] += 1
         db.execute(
@@ -491,12 +495,26 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
         )
     for fid in previous.keys() - docs.keys():
         counts["removed"] += 1
-        db.execute(f"DELETE FROM {IMPORTS_TABLE} WHERE layer = %s AND feature_id = %s", [layer, fid])
+        db.execute(
+            f"UPDATE {IMPORTS_TABLE} SET present = 0 WHERE layer = %s AND feature_id = %s", [layer, fid]
+        )
         db.execute(
             f"INSERT INTO {IMPORT_LOG_TABLE} (at, layer, feature_id, action, changes) VALUES (%s, %s, %s, %s, %s)",
             [stamp, layer, fid, "removed", None],
         )
     return counts
+
+
+def imported_docs(db: Db, layer: str) -> dict[str, dict[str, Any]]:
+    """The last imported values of every feature a layer's sources ever delivered, by id.
+
+    A refresh keeps a corrected feature its sources dropped from these values plus the
+    corrections (see :func:`geocommuns.ingest.replay.replay`).
+    """
+    if not db.table_exists(IMPORTS_TABLE):
+        return {}
+    rows = db.execute(f"SELECT feature_id, doc FROM {IMPORTS_TABLE} WHERE layer = %s", [layer]).fetchall()
+    return {str(fid): db.json_value(doc) for fid, doc in rows}
 
 
 def imports_of(db: Db, feature_id: str) -> list[ImportChange]:

@@ -217,6 +217,8 @@ def replay(
     imports: dict[str, gpd.GeoDataFrame],
     changes: Iterable[Change],
     layers: dict[str, LayerDef],
+    *,
+    previous: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> Replayed:
     """Replay the journal on the imported layers.
 
@@ -228,6 +230,11 @@ def replay(
         The whole journal, oldest first.
     layers
         The layer definitions.
+    previous
+        The last imported values of every feature ever delivered, per layer and id
+        (:func:`geocommuns.ingest.journal.imported_docs`): a corrected feature its source
+        dropped is kept as those values plus the corrections. Without them (a layer too
+        large for the import log), it is kept as the last correction wrote it.
 
     Returns
     -------
@@ -245,12 +252,16 @@ def replay(
         if not mine:
             out[layer_id] = gdf
             continue
-        out[layer_id] = _replay_layer(gdf, mine, layers[layer_id], conflicts)
+        out[layer_id] = _replay_layer(gdf, mine, layers[layer_id], conflicts, (previous or {}).get(layer_id, {}))
     return Replayed(layers=out, edits_replayed=counts, conflicts=conflicts)
 
 
 def _replay_layer(
-    gdf: gpd.GeoDataFrame, overlays: dict[str, Overlay], layer: LayerDef, conflicts: list[Conflict]
+    gdf: gpd.GeoDataFrame,
+    overlays: dict[str, Overlay],
+    layer: LayerDef,
+    conflicts: list[Conflict],
+    previous: dict[str, dict[str, Any]],
 ) -> gpd.GeoDataFrame:
     ids = gdf["id"].tolist() if len(gdf) else []
     position = {fid: i for i, fid in enumerate(ids)}
@@ -271,7 +282,7 @@ def _replay_layer(
                 continue
             if not ov.adopted:
                 conflicts.append(Conflict(layer.id, fid, WHOLE_FEATURE, seen=None, edit=None, source=None))
-            _append_doc(ov.last_doc, layer, records, geometries)
+            _append_doc(_kept(ov, previous.get(fid)), layer, records, geometries)
             continue
         if ov.deleted:
             drop.add(at)
@@ -305,6 +316,18 @@ def _replay_layer(
         return features_frame(layer, [], [])
     merged = pd.concat(frames, ignore_index=True)
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=gdf.crs or changed.crs)
+
+
+def _kept(ov: Overlay, imported: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A dropped feature as it stands: its last imported values with the corrections on top."""
+    if imported is None:
+        return ov.last_doc
+    doc = {**(ov.last_doc or {}), **imported}
+    for name, edit in ov.fields.items():
+        doc[name] = edit.value
+        if name == GEOMETRY:
+            doc.update({k: (ov.last_doc or {}).get(k) for k in PLACE_FIELDS})
+    return doc
 
 
 def _append_doc(

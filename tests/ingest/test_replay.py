@@ -93,6 +93,7 @@ def test_replay_matches_the_reference_model(layers, ops):
     model = Model()
     journal: list[Change] = []
     source: dict[str, dict[str, Any]] = {}
+    last_imported: dict[str, dict[str, Any]] = {}  # what the store's import log keeps
     published: dict[str, dict[str, Any]] = {}  # the live table, as technicians see it
     seq = 0
 
@@ -105,7 +106,10 @@ def test_replay_matches_the_reference_model(layers, ops):
     for op in ops:
         if op[0] == "import":
             source = {fid: dict(v) for fid, v in op[1].items()}
-            done = replay({"equipements": _imports(source, layer)}, journal, {"equipements": layer})
+            previous = {fid: _doc(fid, v, layer) for fid, v in last_imported.items()}
+            done = replay({"equipements": _imports(source, layer)}, journal, {"equipements": layer},
+                          previous={"equipements": previous})
+            last_imported.update(source)
             published = _as_dict(done.layers["equipements"])
             assert published == model.refresh(source)
             for conflict in done.conflicts:
