@@ -69,6 +69,7 @@ POPUP_FIELDS = (
     "commune",
     "code_insee",
     "horaires",
+    "horaires_texte",
     "telephone",
     "courriel",
     "site_web",

@@ -458,6 +458,10 @@ def test_opening_hours_in_plain_french(page):
     said = page.js("cases => Object.fromEntries(Object.keys(cases).map("
                    "k => [k, GeocommunsMap.openingHours(k)]))", cases)
     assert said == cases
+    # hours a producer wrote that could not be converted are shown as written, never emptied
+    popup = page.js("GeocommunsMap.popupHtml({layer: 'equipements', p: {nom: 'Mairie',"
+                    " horaires_texte: 'le 1er samedi du mois <b>sur RDV</b>'}})")
+    assert "Horaires :</span> le 1er samedi du mois &lt;b&gt;sur RDV&lt;/b&gt;" in popup
     assert page.js("GeocommunsMap.frPhone('+33565208888')") == "05 65 20 88 88"
     assert page.js("GeocommunsMap.frPhone('+4930123456')") == "+4930123456"
     assert page.js("GeocommunsMap.frDate('2026-03-01')") == "1er mars 2026"

@@ -189,7 +189,8 @@
     return '<div class="gc-popup"><h3>' + esc(p.nom || "Sans nom") + "</h3>" +
       '<p class="gc-kind">' + esc(layer.label) + (p.type ? " – " + esc(p.type) : "") + "</p>" +
       line("Adresse", address) +
-      line("Horaires", p.horaires ? esc(openingHours(p.horaires)) : "") +
+      line("Horaires", p.horaires ? esc(openingHours(p.horaires))
+        : p.horaires_texte ? esc(p.horaires_texte) : "") +  // hours a producer wrote that could not be converted, as written
       line("Téléphone", p.telephone ? '<a href="tel:' + esc(p.telephone) + '">' + esc(frPhone(p.telephone)) + "</a>" : "") +
       line("Courriel", p.courriel ? '<a href="mailto:' + esc(p.courriel) + '">' + esc(p.courriel) + "</a>" : "") +
       line("Site web", site) +
@@ -657,6 +658,7 @@
 
   global.GeocommunsMap = {
     init: init, clusterIcon: clusterIcon, openingHours: openingHours, normalise: normalise,
-    frPhone: frPhone, frDate: frDate, frDistance: frDistance, state: S, ready: false,
+    frPhone: frPhone, frDate: frDate, frDistance: frDistance, popupHtml: popupHtml, state: S,
+    ready: false,
   };
 })(window);
