@@ -85,20 +85,34 @@ def feature_history(
             steps.append(Step(at=c.at, kind="human", action=c.action, who=c.actor, via=c.via,
                               layer=c.layer, changes=_diff(c.before, c.after), note=c.note))
     steps.sort(key=lambda s: s.at)
-    return [_masked(s, layers, reader) for s in steps]
+    place = _place(human, imports)
+    return [_masked(s, layers, reader, place) for s in steps]
 
 
-def _masked(step: Step, layers: dict[str, LayerDef], reader: Principal | None) -> Step:
+def _place(human: list[journal.Change], imports: list[journal.ImportChange]) -> tuple[str | None, str | None]:
+    """The feature's commune and EPCI as last known (its latest document or import)."""
+    for change in reversed(human):
+        doc = change.after or change.before or {}
+        if doc.get("code_insee"):
+            return doc.get("code_insee"), doc.get("epci")
+    for i in reversed(imports):
+        changes = i.changes or {}
+        if changes.get("code_insee"):
+            return changes["code_insee"][1], (changes.get("epci") or [None, None])[1]
+    return None, None
+
+
+def _masked(
+    step: Step, layers: dict[str, LayerDef], reader: Principal | None, place: tuple[str | None, str | None]
+) -> Step:
     layer = layers.get(step.layer)
     if layer is None:
         return step
     sensitive = {f.name for f in layer.fields if f.sensitive}
     if not sensitive & step.changes.keys():
         return step
-    if reader is not None and (reader.role == "admin" or (
-        reader.may_edit_layer(layer.id) and reader.role != "contributor"
-    )):
-        return step
+    if reader is not None and reader.reads_sensitive(layer.id, *place):
+        return step  # the same rule as an authenticated item read
     changes = {k: ([MASK if x is not None else None for x in v] if k in sensitive else v)
                for k, v in step.changes.items()}
     return Step(step.at, step.kind, step.action, step.who, step.via, step.layer, changes, step.note)

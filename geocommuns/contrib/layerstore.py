@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -301,12 +301,23 @@ def store_from(database_url: str | None, gpkg: Path) -> LivingStore:
     return PostgisStore(database_url) if database_url else GeoPackageStore(gpkg)
 
 
+_SECRETS: dict[str, bytes] = {}
+
+
 def table_of(db: Db) -> LayerTable:
-    """The layer table of a session, with the store's ETag secret."""
-    return LayerTable(db, journal.etag_secret(db))
+    """The layer table of a session, with the store's ETag secret (read once per store and
+    process: it never changes once made)."""
+    where = _store_key(db)
+    secret = _SECRETS.get(where)
+    if secret is None:
+        secret = _SECRETS[where] = journal.etag_secret(db)
+    return LayerTable(db, secret)
 
 
-def docs_equal(a: dict[str, Any] | None, b: dict[str, Any] | None, fields: Sequence[str]) -> bool:
-    """Whether two stored documents agree on ``fields``."""
-    a, b = a or {}, b or {}
-    return all(a.get(n) == b.get(n) for n in fields)
+def _store_key(db: Db) -> str:
+    """What identifies the store a session is on (the database file, or the server and database)."""
+    if db.dialect == "sqlite":
+        row = db.execute("PRAGMA database_list").fetchone()
+        return f"sqlite:{row[2]}"
+    info = db.con.info
+    return f"postgres:{info.host}:{info.port}/{info.dbname}"

@@ -335,14 +335,9 @@ def _append_doc(
 ) -> None:
     if not doc:
         return
-    records.append({f.name: _stored_value(doc.get(f.name), f) for f in layer.fields})
+    records.append({f.name: canonical(doc.get(f.name), f) for f in layer.fields})
     point = canonical(doc.get(GEOMETRY))
     geometries.append(shapely.Point(point) if point else None)
-
-
-def _stored_value(value: Any, f: FieldDef) -> Any:
-    """A journal value as the build stores it (dates as text, arrays as lists)."""
-    return canonical(value, f)
 
 
 def _provenance(raw: Any, ov: Overlay) -> str:

@@ -134,18 +134,29 @@ def refresh(
         counts = publish(settings.database_url, settings.path(settings.output), layers, communes=communes)
         return "ok", ", ".join(f"{k} {v}" for k, v in counts.items())
 
-    def mapping() -> tuple[str, str]:
-        from geocommuns.publish.webmap import webmap_from_settings
+    snapshot: list[Path] = []
 
-        made = webmap_from_settings(settings)
+    def living() -> Path:
+        """The living layers, read once for the three outputs (on PostGIS, one snapshot)."""
+        if not snapshot:
+            from geocommuns.publish.living import living_gpkg
+
+            snapshot.append(living_gpkg(settings, layers))
+        return snapshot[0]
+
+    def mapping() -> tuple[str, str]:
+        from geocommuns.publish.webmap import write_webmap
+
+        made = write_webmap(
+            living(), layers, territory_from_spec(settings.territory), settings.path(settings.webmap_dir)
+        )
         return "ok", f"{made.index} ({made.mode}, {sum(made.counts.values())} features)"
 
     def exporting() -> tuple[str, str]:
         from geocommuns.publish.export import export_all
-        from geocommuns.publish.living import living_gpkg
 
         done = export_all(
-            living_gpkg(settings, layers), layers, settings.path(settings.export_dir),
+            living(), layers, settings.path(settings.export_dir),
             publisher=territory_from_spec(settings.territory).name,
         )
         return "ok", f"{len(done)} layers → {settings.path(settings.export_dir)}"
@@ -155,12 +166,9 @@ def refresh(
 
         from geocommuns.publish.dashboard import write_dashboard
         from geocommuns.publish.indicators import compute_indicators
-        from geocommuns.publish.living import living_gpkg
 
         territory = territory_from_spec(settings.territory)
-        indicators = compute_indicators(
-            living_gpkg(settings, layers), layers, territory, today=dt.datetime.now(dt.UTC).date()
-        )
+        indicators = compute_indicators(living(), layers, territory, today=dt.datetime.now(dt.UTC).date())
         page, _data = write_dashboard(indicators, territory, settings.path(settings.webmap_dir))
         return "ok", str(page)
 

@@ -21,7 +21,7 @@ from geocommuns.definitions.layerdef import layers_from_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _call(service: EditService, method: str, path: str, token: str, body: Any = None,
+def wsgi_call(service: EditService, method: str, path: str, token: str, body: Any = None,
           etag: str | None = None) -> tuple[str, dict[str, str], bytes]:
     raw = b"" if body is None else json.dumps(body).encode()
     environ = {
@@ -48,9 +48,9 @@ def main() -> None:
     path = f"/collections/{layer}/items/{feature}"
     i = 0
     while True:
-        status, headers, _ = _call(service, "GET", path, token)
+        status, headers, _ = wsgi_call(service, "GET", path, token)
         value = f"Nom corrigé {i}"
-        status, _, body = _call(service, "PATCH", path, token, {"properties": {"nom": value}}, headers.get("ETag"))
+        status, _, body = wsgi_call(service, "PATCH", path, token, {"properties": {"nom": value}}, headers.get("ETag"))
         if not status.startswith("204"):
             print(f"refused {status} {body!r}", flush=True)
             sys.exit(3)

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from crash_writer import _call
+from crash_writer import wsgi_call
 from ogcserver import sample_database
 
 from geocommuns.contrib.auth import add_user
@@ -123,8 +123,8 @@ def _correct(settings: Settings, token: str, value: str) -> None:
     layers = {"equipements": _layers()["equipements"]}
     service = EditService(store_from(settings.database_url, settings.path(settings.output)), layers, "epci:200023737")
     path = f"/collections/equipements/items/{STADE}"
-    _, headers, _ = _call(service, "GET", path, token)
-    status, _, body = _call(service, "PATCH", path, token, {"properties": {"horaires": value}}, headers["ETag"])
+    _, headers, _ = wsgi_call(service, "GET", path, token)
+    status, _, body = wsgi_call(service, "PATCH", path, token, {"properties": {"horaires": value}}, headers["ETag"])
     assert status.startswith("204"), body
 
 

@@ -37,12 +37,14 @@ def test_history_merges_imports_and_corrections_and_masks_sensitive_values(tmp_p
     ]
     correction = steps[1].changes
     assert correction["nom"] == ["wifi 1", "Borne de la place"]
-    # the MAC address is sensitive: masked for an anonymous reader and a contributor,
+    # the MAC address is sensitive: masked for an anonymous reader and another commune's contributor,
     assert correction["adresse_mac"] == [MASK, MASK]
     assert steps[0].changes["adresse_mac"] == [None, MASK]
     contributor = Principal("pradines-sig", "contributor", commune="46224")
     assert feature_history(store, layers, hotspot["id"], reader=contributor)[1].changes["adresse_mac"] == [MASK, MASK]
-    # shown to an administrator
+    # shown to a contributor of the hotspot's own commune, and to an administrator
+    cahors = Principal("cahors-sig", "contributor", commune="46042")
+    assert feature_history(store, layers, hotspot["id"], reader=cahors)[1].changes["adresse_mac"][1] == "AA:BB:CC:DD:EE:02"
     admin = Principal("admin-sig", "admin")
     assert feature_history(store, layers, hotspot["id"], reader=admin)[1].changes["adresse_mac"] == [
         "AA:BB:CC:DD:EE:01", "AA:BB:CC:DD:EE:02"
