@@ -15,6 +15,10 @@ class LayerDefinitionError(GeocommunsError):
     """A file in ``layers/`` is missing, malformed or inconsistent."""
 
 
+class ServiceDefinitionError(GeocommunsError):
+    """The service file (``geocommuns.yml``) is missing, malformed or inconsistent."""
+
+
 class SourceDefinitionError(GeocommunsError):
     """A source declaration (``geodata/sources/**/*.yml``) is malformed."""
 
