@@ -78,3 +78,26 @@ class OfflinePage:
     def close(self) -> None:
         """Close the page's browser context."""
         self.context.close()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+#: The axe-core impacts that fail a page (WCAG problems that block or seriously hinder).
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[str]:
+    """Run the vendored axe-core in ``page`` (a Playwright page) and list its violations.
+
+    Returns one line per violation of the given impacts: rule id, impact, help text and
+    the first offending elements, so an assertion failure says what to fix.
+    """
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(str(node["target"][0]) if node["target"] else "?" for node in v["nodes"][:3])
+        for v in result
+        if v.get("impact") in impacts
+    ]
