@@ -545,7 +545,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @users_app.command("add")
 def users_add_command(
     name: Annotated[str, typer.Argument(help="User name, e.g. cahors-sig.")],
-    role: Annotated[str, typer.Option(help="reader, contributor, editor or admin.")] = "contributor",
+    role: Annotated[str, typer.Option(help="reader, partner, contributor, editor or admin.")] = "contributor",
     commune: Annotated[str | None, typer.Option(help="A contributor's commune (INSEE).")] = None,
     epci: Annotated[str | None, typer.Option(help="A contributor's EPCI (SIREN).")] = None,
     layers: Annotated[str | None, typer.Option(help="Comma-separated layer ids (editors).")] = None,

@@ -1,16 +1,21 @@
 """geocommuns.contrib.auth: who may change what: users, roles and API tokens, stored hashed.
 
-Five roles:
+Six roles:
 
-- **anonymous** (no token): reads the public fields, writes nothing;
-- **reader** (partner applications): reads the public fields, writes nothing (its
-  database login reads the tables directly);
+- **anonymous** (no token): reads the public fields of the public layers, writes nothing;
+- **reader**: reads the public fields of the public layers, writes nothing (its database
+  login reads the tables directly);
+- **partner** (external applications): reads the public fields of every layer, the
+  restricted ones (``access: restricted``) included, writes nothing;
 - **contributor**, bound to one commune (INSEE code) or one EPCI (SIREN): creates, changes
   and deletes the features located in that territory, of every layer, and reads their
   sensitive fields;
 - **editor**, bound to some layers: changes every feature of those layers in the whole
   territory;
 - **admin**: everything.
+
+Who may read a layer at all is :func:`may_read_layer` (anonymous callers included) or
+:meth:`Principal.may_read_layer`; the API, the exports and the database roles follow it.
 
 A token is shown once, when the user is created: ``gct_<token id>_<secret>``. Only a
 salted scrypt hash of the secret is stored, in the ``geocommuns_users`` table of the
@@ -39,9 +44,13 @@ import psycopg
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.sqldb import Db, as_db
 
-Role = Literal["reader", "contributor", "editor", "admin"]
-ROLES: tuple[Role, ...] = ("reader", "contributor", "editor", "admin")
-_ROLE_CHECK = "role IN ('reader', 'contributor', 'editor', 'admin')"
+Role = Literal["reader", "partner", "contributor", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("reader", "partner", "contributor", "editor", "admin")
+#: Roles that read and never write (no territory, no layers of their own).
+READ_ONLY_ROLES: tuple[Role, ...] = ("reader", "partner")
+#: Roles that may read the layers whose definition says ``access: restricted``.
+RESTRICTED_READERS: tuple[Role, ...] = ("partner", "contributor", "editor", "admin")
+_ROLE_CHECK = "role IN ('reader', 'partner', 'contributor', 'editor', 'admin')"
 
 USERS_TABLE = "geocommuns_users"
 TOKEN_PREFIX = "gct"
@@ -104,9 +113,33 @@ class Principal:
         """Whether the user may change features of ``layer`` at all."""
         if self.role == "admin":
             return True
-        if self.role == "reader":
+        if self.role in READ_ONLY_ROLES:
             return False
         return not self.layers or layer in self.layers
+
+    def may_read_layer(self, layer_id: str, access: str) -> bool:
+        """Whether the user may read layer ``layer_id`` at all (its public fields).
+
+        Every user reads the public layers. A restricted layer (``access: restricted`` in
+        its definition) is read by partners, contributors, editors and admins, whatever
+        their territory or layers (they read its public fields; sensitive ones follow
+        :meth:`reads_sensitive`), never by readers. Any ``access`` other than ``public``
+        counts as restricted.
+
+        Parameters
+        ----------
+        layer_id
+            The layer's id (kept for rules per layer; every layer follows its access).
+        access
+            The layer's ``access`` (``public`` or ``restricted``).
+
+        Returns
+        -------
+        bool
+            True when the layer may be listed and served to the user.
+        """
+        del layer_id  # the rule depends on the layer's access only
+        return access == "public" or self.role in RESTRICTED_READERS
 
     def owns(self, code_insee: str | None, epci: str | None) -> bool:
         """Whether a place in commune ``code_insee`` (of EPCI ``epci``) is in the user's territory.
@@ -114,7 +147,7 @@ class Principal:
         Editors and admins own the whole territory; a place outside every commune of the
         territory (``code_insee`` None) is nobody's.
         """
-        if code_insee is None or self.role == "reader":
+        if code_insee is None or self.role in READ_ONLY_ROLES:
             return False
         if self.role != "contributor":
             return True
@@ -138,6 +171,21 @@ class Principal:
         return f"{self.role} {where} {what}"
 
 
+#: The name other modules may know a principal by (a token's or a login's user).
+User = Principal
+
+
+def may_read_layer(principal: Principal | None, layer_id: str, access: str) -> bool:
+    """Whether a caller (None: anonymous) may read layer ``layer_id`` of access ``access``.
+
+    Anonymous callers read the public layers only; a user follows
+    :meth:`Principal.may_read_layer`.
+    """
+    if principal is None:
+        return access == "public"
+    return principal.may_read_layer(layer_id, access)
+
+
 @dataclass(frozen=True)
 class UserRow:
     """A user as listed by ``geocommuns users list`` (never the hash)."""
@@ -158,8 +206,8 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
             "AND contype = 'c' AND pg_get_constraintdef(oid) LIKE %s",
             [USERS_TABLE, "%role%"],
         ).fetchone()
-        if check is not None and "reader" not in check[0]:
-            # A table of an earlier version: let it hold readers too.
+        if check is not None and "partner" not in check[0]:
+            # A table of an earlier version: let it hold readers and partners too.
             with db.transaction():
                 db.execute(
                     f"ALTER TABLE {USERS_TABLE} DROP CONSTRAINT IF EXISTS {USERS_TABLE}_role_check"
@@ -171,6 +219,29 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
         with db.transaction():
             db.execute(_SQLITE_SCHEMA)
     _add_expiry_column(db)
+    if db.dialect == "sqlite":
+        _widen_sqlite_roles(db)
+
+
+_COLUMNS = "name, role, commune, epci, layers, token_id, salt, token_hash, created_at, revoked_at, expires_at"
+
+
+def _widen_sqlite_roles(db: Db) -> None:
+    """Rebuild a GeoPackage users table of an earlier version whose CHECK lacks a role.
+
+    SQLite cannot change a CHECK constraint in place: the rows are copied into a table
+    of the current schema, in one transaction.
+    """
+    row = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [USERS_TABLE]
+    ).fetchone()
+    if row is None or "'partner'" in row[0]:
+        return
+    with db.transaction():
+        db.execute(f"ALTER TABLE {USERS_TABLE} RENAME TO {USERS_TABLE}_old")
+        db.execute(_SQLITE_SCHEMA)
+        db.execute(f"INSERT INTO {USERS_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {USERS_TABLE}_old")
+        db.execute(f"DROP TABLE {USERS_TABLE}_old")
 
 
 def _add_expiry_column(db: Db) -> None:
@@ -243,7 +314,7 @@ def add_user(
     name
         The user name (unique; e.g. ``cahors-sig``).
     role
-        ``reader``, ``contributor``, ``editor`` or ``admin``.
+        ``reader``, ``partner``, ``contributor``, ``editor`` or ``admin``.
     commune
         A contributor's commune (INSEE code of the territory).
     epci
@@ -272,8 +343,8 @@ def add_user(
     if role not in ROLES:
         msg = f"unknown role {role!r}; use one of: {', '.join(ROLES)}"
         raise AuthError(msg)
-    if role == "reader" and (commune or epci or layers):
-        msg = "a reader reads every public field; drop --commune/--epci/--layers"
+    if role in READ_ONLY_ROLES and (commune or epci or layers):
+        msg = f"a {role} reads every public field of the territory; drop --commune/--epci/--layers"
         raise AuthError(msg)
     if role == "contributor" and (commune is None) == (epci is None):
         msg = "a contributor needs exactly one of --commune INSEE or --epci SIREN"

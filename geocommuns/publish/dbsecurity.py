@@ -4,7 +4,9 @@ Technicians edit the shared layers from QGIS by connecting to PostGIS with a log
 their own. The database itself then enforces what the API enforces:
 
 - **group roles** hold every grant, user logins only inherit one of them:
-  ``geocommuns_reader`` (public fields, no writes), ``geocommuns_contributor``,
+  ``geocommuns_reader`` (public fields of the public layers, no writes),
+  ``geocommuns_partner`` (public fields of every layer, restricted ones included, no
+  writes), ``geocommuns_contributor``,
   ``geocommuns_editor``, ``geocommuns_admin``, and the API's ``geocommuns_api_read``
   (reads only) and ``geocommuns_api_write`` (Part 4 writes: the layer tables and the journal);
 - **row-level security** on each layer table: every row is readable, but a login may
@@ -42,6 +44,7 @@ from geocommuns.errors import GeocommunsError
 #: Group roles per user role kind (users table ``role``), plus the API's roles.
 GROUPS = {
     "reader": "geocommuns_reader",
+    "partner": "geocommuns_partner",
     "contributor": "geocommuns_contributor",
     "editor": "geocommuns_editor",
     "admin": "geocommuns_admin",
@@ -312,9 +315,12 @@ def secure_layer(cur: psycopg.Cursor[Any], layer: LayerDef, table: str) -> None:
          sql.Identifier("geom")]
     )
     editors = sql.SQL(", ").join(map(sql.Identifier, EDITING_GROUPS))
+    # Readers see the public layers only; partners the restricted ones too (public fields).
+    public_readers = [GROUPS["partner"], *([GROUPS["reader"]] if layer.access == "public" else [])]
     statements: list[sql.Composed] = [
         sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(t),
-        sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(public_cols, t, sql.Identifier(GROUPS["reader"])),
+        sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+            public_cols, t, sql.SQL(", ").join(map(sql.Identifier, public_readers))),
         sql.SQL("GRANT SELECT ON {} TO {}, {}").format(t, editors, sql.Identifier(API_READ)),
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}, {}").format(t, editors, sql.Identifier(API_WRITE)),
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(t),
@@ -400,7 +406,7 @@ def _login_exists(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool]
 def create_login(conn: psycopg.Connection[Any], name: str, role: str) -> str:
     """Create the PostgreSQL login of a user, member of its role's group; return its password.
 
-    ``role`` is a user's role kind (reader, contributor, editor, admin) or one of the
+    ``role`` is a user's role kind (reader, partner, contributor, editor, admin) or one of the
     API's (``api_read``: reads only; ``api_write``: the layer tables and the journal).
 
     The password is shown once (PostgreSQL keeps only its SCRAM verifier). An existing

@@ -31,6 +31,8 @@ from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import GeocommunsError
 
 SYSTEM_PYTHON = "/usr/bin/python3"
+#: Role kinds whose logins write nothing (contrib.auth.READ_ONLY_ROLES).
+READ_ONLY_ROLES = ("reader", "partner")
 #: The projects' CRS: Lambert-93, the technicians' usual one in metropolitan France.
 PROJECT_CRS = "EPSG:2154"
 
@@ -85,10 +87,12 @@ def project_spec(
     def may_edit(layer_id: str) -> bool:
         if role == "admin":
             return True
-        return role != "reader" and (not user_layers or layer_id in user_layers)
+        return role not in READ_ONLY_ROLES and (not user_layers or layer_id in user_layers)
 
     specs = []
     for layer in layers.values():
+        if layer.access != "public" and role == "reader":
+            continue  # a reader's login may not read the restricted layers
         editable = may_edit(layer.id)
         fields = [
             {

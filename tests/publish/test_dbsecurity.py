@@ -24,6 +24,7 @@ import shapely
 from geocommuns.contrib.auth import Principal, add_user, revoke_user
 from geocommuns.contrib.layerstore import LayerTable
 from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.territory import Territory
 from geocommuns.ingest import journal
 from geocommuns.ingest.build import build
@@ -41,6 +42,7 @@ DOC = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeo
 #: Role kinds of the matrix: (users table rights or None for a bare reader login, revoked).
 ROLES: dict[str, tuple[Principal, bool]] = {
     "reader": (Principal("m_reader", "contributor"), False),  # rights unused: no users row
+    "partner": (Principal("m_partner", "partner"), False),
     "contributor_cahors": (Principal("m_cahors", "contributor", commune=CAHORS), False),
     "contributor_epci": (Principal("m_epci", "contributor", epci=EPCI), False),
     "editor": (Principal("m_editor", "editor", layers=("wifi", "equipements")), False),
@@ -153,7 +155,7 @@ def _expected(kind: str, layer: str, action: str, place: str) -> bool:
     if ROLES[kind][1]:
         return False
     if action == "select_sensitive":
-        return kind != "reader"
+        return kind not in {"reader", "partner"}
     target = PRADINES if place == "outside" else CAHORS
     allowed = _may(kind, layer, target)
     if place == "moving_out":
@@ -332,7 +334,7 @@ def test_a_refresh_keeps_a_login_edit(tmp_path: Path, own_database_url: str, lay
     """Build and publish the sample territory, edit as a login, refresh (build + publish): kept."""
     root = Path(__file__).resolve().parents[2]
     sources = tmp_path / "sources"
-    shutil.copytree(root / "geodata" / "sources", sources)
+    shutil.copytree(root / service_from_root(root).paths.sources, sources)
     settings = Settings(root=root, sources_dir=sources, output=tmp_path / "geocommuns.gpkg",
                         report_dir=tmp_path / "report", database_url=own_database_url)
     build(settings)
@@ -408,3 +410,31 @@ def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers
         assert _rows(owner, "equipements")["test-equipements--1"]["date_maj"] == before["test-equipements--1"]["date_maj"]
     finally:
         _restore(owner, "equipements", since)
+
+
+def test_restricted_layers(secured: dict[str, Any], database_url: str, layers: dict[str, LayerDef],
+                           grand_cahors: Territory) -> None:
+    """A restricted layer: partners read its public fields, readers cannot read it at all."""
+    owner = secured["owner"]
+    restricted = layers["telesante"].model_copy(update={"access": "restricted"})
+    publish(database_url, secured["gpkg"], {"telesante": restricted}, communes=grand_cahors.communes)
+    public = ", ".join(f.name for f in restricted.fields if not f.sensitive)
+    sensitive = next(f.name for f in restricted.fields if f.sensitive)
+    try:
+        with psycopg.connect(secured["urls"]["partner"], autocommit=True) as conn:
+            assert conn.execute(f"SELECT count(*) FROM (SELECT {public}, geom FROM telesante) t").fetchone() == (3,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT {sensitive} FROM telesante")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("UPDATE telesante SET nom = 'x'")
+        with psycopg.connect(secured["urls"]["reader"], autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT nom FROM telesante")
+            # the public layers stay readable
+            assert conn.execute("SELECT count(nom) FROM equipements").fetchone() == (3,)
+        with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn:
+            assert conn.execute("SELECT count(nom) FROM telesante").fetchone() == (3,)
+    finally:
+        publish(database_url, secured["gpkg"], {"telesante": layers["telesante"]}, communes=grand_cahors.communes)
+        owner.execute("DROP TABLE baseline_telesante")
+        owner.execute("CREATE TABLE baseline_telesante AS TABLE telesante")
