@@ -37,8 +37,8 @@ IMPORT_LOG_TABLE = "geocommuns_import_log"
 _OLD_AUDIT_TABLE = "geocommuns_audit"
 _ACTION_CHECK = ", ".join(f"'{a}'" for a in ACTIONS)
 
-#: Column types of the two dialects (one schema, written once below).
-_TYPES = {
+#: Column types of the two dialects (one schema, written once below; the review queue too).
+COLUMN_TYPES = {
     "postgres": {"key": "bigserial PRIMARY KEY", "time": "timestamptz", "json": "jsonb",
                  "now": "clock_timestamp()"},
     "sqlite": {"key": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "TEXT", "json": "TEXT",
@@ -96,7 +96,7 @@ CREATE INDEX IF NOT EXISTS {log}_feature ON {log} (feature_id)
 def _schema(dialect: str) -> str:
     return _SCHEMA.format(
         journal=JOURNAL_TABLE, conflicts=CONFLICTS_TABLE, meta=META_TABLE, imports=IMPORTS_TABLE,
-        log=IMPORT_LOG_TABLE, actions=_ACTION_CHECK, **_TYPES[dialect],
+        log=IMPORT_LOG_TABLE, actions=_ACTION_CHECK, **COLUMN_TYPES[dialect],
     )
 
 
