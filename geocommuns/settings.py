@@ -3,23 +3,62 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+import yaml
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geocommuns.errors import ServiceDefinitionError
+
+#: The service file at a project's root (validated by ``definitions.service``).
+SERVICE_FILE = "geocommuns.yml"
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The project root: the nearest folder holding ``layers/``, from ``start`` upwards.
+    """The project root: the nearest folder holding ``layers/`` or a service file, upwards.
 
     Falls back to the checkout this package was installed from, so ``geocommuns validate``
     works from any folder a technician keeps deliveries in.
     """
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "layers").is_dir():
+        if (folder / "layers").is_dir() or (folder / SERVICE_FILE).is_file():
             return folder
     checkout = Path(__file__).resolve().parents[1]
     return checkout if (checkout / "layers").is_dir() else here
+
+
+def service_defaults(root: Path) -> dict[str, str]:
+    """The settings a project's service file gives: ``territory``, ``layers_dir``, ``sources_dir``.
+
+    Only these three keys are read here (``paths.layers``, ``paths.sources``,
+    ``territory``); the whole file is validated by ``definitions.service``. No service
+    file gives no defaults.
+
+    Raises
+    ------
+    ServiceDefinitionError
+        The file is not YAML or not a mapping.
+    """
+    path = root / SERVICE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        msg = f"{path}: not valid YAML ({error}). Fix the indentation or quoting."
+        raise ServiceDefinitionError(msg) from None
+    if not isinstance(raw, dict):
+        msg = f"{path}: expected a mapping of keys (territory, epci, paths…)."
+        raise ServiceDefinitionError(msg)
+    paths = raw.get("paths") if isinstance(raw.get("paths"), dict) else {}
+    found = {
+        "territory": raw.get("territory"),
+        "layers_dir": paths.get("layers"),
+        "sources_dir": paths.get("sources"),
+    }
+    return {key: str(value) for key, value in found.items() if value}
 
 
 class Settings(BaseSettings):
@@ -27,7 +66,9 @@ class Settings(BaseSettings):
 
     Every path is relative to ``root`` unless given absolute. Set them with environment
     variables prefixed ``GEOCOMMUNS_`` (for example ``GEOCOMMUNS_TERRITORY=departement:46``)
-    or in a ``.env`` file in the working directory.
+    or in a ``.env`` file in the working directory. ``territory``, ``layers_dir`` and
+    ``sources_dir`` default to the root's service file (``territory``, ``paths.layers``,
+    ``paths.sources``); an environment variable or an argument overrides it.
     """
 
     model_config = SettingsConfigDict(env_prefix="GEOCOMMUNS_", env_file=".env", extra="ignore")
@@ -61,6 +102,15 @@ class Settings(BaseSettings):
     #: Longest a GeoPackage query of the service may run (milliseconds) before it is
     #: interrupted and answered 503 (PostGIS: the pool's statement_timeout).
     query_budget_ms: int = 10_000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_file_defaults(cls, data: Any) -> Any:
+        """Fill territory and folders from the service file where nothing else set them."""
+        if not isinstance(data, dict):
+            return data
+        root = Path(data["root"]) if data.get("root") else find_root()
+        return {**service_defaults(root), **data}
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

@@ -1,9 +1,9 @@
-"""Regenerate the SAMPLE commune deliveries in geodata/sources/ (deterministic, seeded).
+"""Regenerate the SAMPLE commune deliveries in examples/grand-cahors/sources/ (deterministic, seeded).
 
 Everything written here is sample data invented for the demo and the tests: names,
 addresses and attributes are made up; commune names, INSEE codes and the town-hall
 positions used as anchors are real facts. Each delivery mimics a format communes really
-send, with its usual quirks, and a few deliberate flaws (see geodata/sources/README.md).
+send, with its usual quirks, and a few deliberate flaws (see examples/grand-cahors/sources/README.md).
 
 Usage: .venv/bin/python scripts/make_samples.py
 """
@@ -26,7 +26,7 @@ from pyproj import Transformer
 from geocommuns.definitions.territory import territory_from_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ROOT / "geodata" / "sources"
+SOURCES = ROOT / "examples" / "grand-cahors" / "sources"
 RNG = random.Random(46042)
 #: Timestamp written into the XLSX and DBF headers (their bytes do not depend on the day).
 FIXED = dt.datetime(2026, 10, 1, 8, 0, 0)

@@ -26,12 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from geocommuns.errors import ServiceDefinitionError
+from geocommuns.settings import SERVICE_FILE as SERVICE_FILE
 
 Language = Literal["fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("fr", "en")
-
-#: The service file's name at a project's root.
-SERVICE_FILE = "geocommuns.yml"
 
 _SIREN = re.compile(r"^\d{9}$")
 _SIRET = re.compile(r"^\d{14}$")

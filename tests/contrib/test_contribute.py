@@ -19,6 +19,7 @@ from conftest import project
 
 from geocommuns.contrib.auth import add_user
 from geocommuns.contrib.contribute import ContributionError, contribute
+from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.sourcedef import source_from_yaml
 from geocommuns.ingest.build import harmonise_source
 from geocommuns.ingest.journal import ensure_schema as ensure_audit
@@ -26,7 +27,7 @@ from geocommuns.ingest.journal import recent
 from geocommuns.publish.postgis import publish_layer
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ROOT / "geodata" / "sources"
+SOURCES = ROOT / service_from_root(ROOT).paths.sources
 DELIVERY = SOURCES / "46042-cahors" / "pav_cahors.csv"
 PREFIX = "46042-cahors-conteneurs--"
 

@@ -29,11 +29,14 @@ from ogcserver import sample_database
 from geocommuns.contrib.auth import add_user
 from geocommuns.contrib.edits import EditService
 from geocommuns.contrib.layerstore import store_from
+from geocommuns.definitions.service import service_from_root
 from geocommuns.ingest.build import build
 from geocommuns.publish.postgis import publish
 from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The sample deliveries of the example territory (the root service file's paths.sources).
+SAMPLE_SOURCES = ROOT / service_from_root(ROOT).paths.sources
 LAYERS = ("equipements", "conteneurs", "wifi", "tiers_lieux", "telesante")
 STADE = "46224-pradines-equipements--PRA03"
 GEOCOMMUNS = str(Path(sys.executable).with_name("geocommuns"))
@@ -46,7 +49,7 @@ pytestmark = pytest.mark.slow
 def _project(tmp: Path, database_url: str | None) -> Settings:
     sources = tmp / "sources"
     if not sources.exists():
-        shutil.copytree(ROOT / "geodata" / "sources", sources)
+        shutil.copytree(SAMPLE_SOURCES, sources)
     return Settings(root=ROOT, sources_dir=sources, output=tmp / "geocommuns.gpkg",
                     report_dir=tmp / "report", database_url=database_url)
 

@@ -27,6 +27,7 @@ from geocommuns.contrib.auth import add_user
 from geocommuns.contrib.conflicts import list_conflicts, resolve_conflict
 from geocommuns.contrib.history import feature_history
 from geocommuns.contrib.layerstore import store_from
+from geocommuns.definitions.service import service_from_root
 from geocommuns.ingest.build import build
 from geocommuns.ingest.store import read_layer
 from geocommuns.publish.export import export_all
@@ -36,6 +37,8 @@ from geocommuns.publish.webmap import write_webmap
 from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The sample deliveries of the example territory (the root service file's paths.sources).
+SAMPLE_SOURCES = ROOT / service_from_root(ROOT).paths.sources
 STADE = "46224-pradines-equipements--PRA03"
 PAV = "46042-cahors-conteneurs--PAV-003"
 OLD_HOURS = "Mo-Fr 09:00-12:00,14:00-18:00"
@@ -51,7 +54,7 @@ HTTP = httpx.Client(
 
 def _project(tmp: Path, database_url: str | None) -> Settings:
     sources = tmp / "sources"
-    shutil.copytree(ROOT / "geodata" / "sources", sources)
+    shutil.copytree(SAMPLE_SOURCES, sources)
     return Settings(
         root=ROOT, sources_dir=sources, output=tmp / "geocommuns.gpkg", report_dir=tmp / "report",
         webmap_dir=tmp / "webmap", export_dir=tmp / "export", database_url=database_url,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.sourcedef import GeometrySpec, source_from_yaml, sources_from_dir
 from geocommuns.errors import SourceDefinitionError
 
@@ -51,7 +52,7 @@ def test_explicit_id_is_kept(tmp_path: Path) -> None:
 
 
 def test_shipped_reference_source_loads() -> None:
-    sources = sources_from_dir(ROOT / "geodata" / "sources")
+    sources = sources_from_dir(ROOT / service_from_root(ROOT).paths.sources)
     mairies = [s for s in sources if s.kind == "mairies"]
     assert mairies
     assert mairies[0].layer == "equipements"

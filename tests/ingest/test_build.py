@@ -13,11 +13,14 @@ from pathlib import Path
 import pyogrio
 import pytest
 
+from geocommuns.definitions.service import service_from_root
 from geocommuns.errors import BuildError
 from geocommuns.ingest.build import build
 from geocommuns.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The sample deliveries of the example territory (the root service file's paths.sources).
+SAMPLE_SOURCES = ROOT / service_from_root(ROOT).paths.sources
 
 EXPECTED = {  # source: (read, written, rejected, merged into another source's feature)
     "46007-arcambal-telesante": (6, 5, 1, 0),
@@ -37,7 +40,7 @@ EXPECTED = {  # source: (read, written, rejected, merged into another source's f
 def _settings(tmp_path: Path, sources: Path | None = None) -> Settings:
     return Settings(
         root=ROOT,
-        sources_dir=sources or ROOT / "geodata" / "sources",
+        sources_dir=sources or SAMPLE_SOURCES,
         output=tmp_path / "out.gpkg",
         report_dir=tmp_path / "report",
     )
@@ -122,7 +125,7 @@ def test_failed_build_leaves_previous_geopackage_untouched(tmp_path):
     build(settings)
     before = settings.output.read_bytes()
     sources = tmp_path / "sources"
-    shutil.copytree(ROOT / "geodata" / "sources", sources)
+    shutil.copytree(SAMPLE_SOURCES, sources)
     (sources / "46042-cahors" / "pav_cahors.csv").write_bytes(b"\x00\xff\x10garbage" * 100)
     with pytest.raises(BuildError, match="could not be read"):
         build(_settings(tmp_path, sources))

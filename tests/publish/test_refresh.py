@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from geocommuns.definitions.service import service_from_root
+
 ROOT = Path(__file__).resolve().parents[2]
+#: The sample deliveries of the example territory (the root service file's paths.sources).
+SAMPLE_SOURCES = ROOT / service_from_root(ROOT).paths.sources
 GEOCOMMUNS = str(Path(sys.executable).with_name("geocommuns"))
 
 pytestmark = pytest.mark.slow
@@ -33,7 +37,7 @@ def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_refresh_runs_every_step_and_says_what_needs_a_look(tmp_path):
-    shutil.copytree(ROOT / "geodata" / "sources", tmp_path / "sources")
+    shutil.copytree(SAMPLE_SOURCES, tmp_path / "sources")
     done = _run(tmp_path, "refresh", "--no-osm")
     # the sample deliveries have rejected rows: every step ran, exit 1 asks for a look
     assert done.returncode == 1, done.stdout + done.stderr
@@ -55,7 +59,7 @@ def test_refresh_runs_every_step_and_says_what_needs_a_look(tmp_path):
 
 
 def test_a_failed_step_stops_the_refresh_with_exit_2(tmp_path):
-    shutil.copytree(ROOT / "geodata" / "sources", tmp_path / "sources")
+    shutil.copytree(SAMPLE_SOURCES, tmp_path / "sources")
     broken = tmp_path / "sources" / "46191-mercues" / "bornes_wifi.geojson"
     broken.write_bytes(b"\x00\x01 not a GeoJSON file")
     done = _run(tmp_path, "refresh", "--no-osm")
