@@ -195,3 +195,42 @@ def test_build_command_prints_the_conflation_summary(tmp_path):
         f"conflation equipements: 6 merged, 1 to review in {tmp_path / 'report' / 'conflation' / 'equipements.csv'}"
         in result.stdout
     )
+
+
+def test_a_real_commune_folder_leaves_the_sample_build_alone(tmp_path):
+    """A commune's real delivery goes in geodata/sources/: the sample build is unchanged."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "layers", project / "layers")
+    shutil.copy(ROOT / "geocommuns.yml", project / "geocommuns.yml")
+    shutil.copytree(SAMPLE_SOURCES, project / service_from_root(ROOT).paths.sources)
+    # a valid delivery where a real commune puts its files (the service file's default)
+    real = project / "geodata" / "sources" / "46042-cahors"
+    real.mkdir(parents=True)
+    (real / "equipements.csv").write_text(
+        "id;nom;categorie;lon;lat\nCAH-1;Bibliothèque du Lycée (TEST);culture;1.4410;44.4480\n",
+        encoding="utf-8",
+    )
+    (real / "equipements.yml").write_text(
+        "layer: equipements\npath: equipements.csv\nproducer: Mairie de Cahors (test)\n"
+        "licence: etalab-2.0\ndate_maj: 2026-11-02\n"
+        "mapping: {source_id: id, nom: nom, categorie: categorie}\n"
+        "geometry: {x: lon, y: lat, crs: 'EPSG:4326'}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    sample = build(Settings(_env_file=None, root=project, output=out / "s.gpkg", report_dir=out / "s"))
+    got = {
+        s.source: (s.rows_read, s.features_written, s.rows_rejected, s.rows_merged)
+        for s in sample.report.sources
+    }
+    assert got == EXPECTED
+    # the folder is a valid delivery: read from where a real EPCI keeps its communes' files
+    alone = build(
+        Settings(
+            _env_file=None, root=project, sources_dir=Path("geodata/sources"),
+            output=out / "r.gpkg", report_dir=out / "r",
+        )
+    )
+    assert [(s.source, s.features_written) for s in alone.report.sources] == [
+        ("46042-cahors-equipements", 1)
+    ]
