@@ -16,6 +16,7 @@ from rich.table import Table
 
 from geocommuns import __version__
 from geocommuns.definitions.layerdef import layers_from_dir
+from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.sourcedef import GeometrySpec, SourceDef, source_from_yaml
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import GeocommunsError
@@ -401,7 +402,8 @@ def export_command(
         from geocommuns.publish.living import living_gpkg
 
         results = export_all(
-            living_gpkg(settings, layers), layers, target, publisher=publisher, only=layer
+            living_gpkg(settings, layers), layers, target, publisher=publisher, only=layer,
+            service=service_from_root(settings.root),
         )
     except GeocommunsError as e:
         _fail(e)

@@ -52,7 +52,8 @@ def service_defaults(root: Path) -> dict[str, str]:
     if not isinstance(raw, dict):
         msg = f"{path}: expected a mapping of keys (territory, epci, paths…)."
         raise ServiceDefinitionError(msg)
-    paths = raw.get("paths") if isinstance(raw.get("paths"), dict) else {}
+    section = raw.get("paths")
+    paths: dict[str, Any] = section if isinstance(section, dict) else {}
     found = {
         "territory": raw.get("territory"),
         "layers_dir": paths.get("layers"),
@@ -79,7 +80,9 @@ class Settings(BaseSettings):
     output: Path = Path("geodata/geocommuns.gpkg")
     report_dir: Path = Path("geodata")
     webmap_dir: Path = Path("webmap")
-    territory: str = "epci:200023737"
+    #: The territory spec (``epci:SIREN``, ``departement:CODE``, ``commune:INSEE``…); from
+    #: the service file, or the example project's when the root has none.
+    territory: str = ""
     database_url: str | None = None
     #: Where ``geocommuns export`` writes the open-data downloads.
     export_dir: Path = Path("geodata/export")
@@ -110,7 +113,12 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         root = Path(data["root"]) if data.get("root") else find_root()
-        return {**service_defaults(root), **data}
+        found = service_defaults(root)
+        if "territory" not in found:
+            # a scratch folder without a service file: the example project's territory
+            example = service_defaults(Path(__file__).resolve().parents[1]).get("territory")
+            found.update({"territory": example} if example else {})
+        return {**found, **data}
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

@@ -125,12 +125,17 @@ class Licence(_Model):
 
 
 SchemaTransform = Literal["house_number", "street", "phone_spaced", "integer", "date", "rank"]
+#: Values of the service file (``geocommuns.yml``) a schema column may take: the publishing
+#: EPCI's name, SIREN and SIRET, so that no layer file names an EPCI.
+ServiceValue = Literal["epci.name", "epci.siren", "epci.siret"]
 
 
 class SchemaColumn(_Model):
     """How one column of a national schema is filled from the layer's fields.
 
-    The value is, in this order of precedence: the constant ``value``; the ``template``
+    The value is, in this order of precedence: the constant ``value``; the ``service``
+    value (``epci.name``, ``epci.siren`` or ``epci.siret`` of the project's service file,
+    e.g. ``COLL_SIRET: {service: epci.siret}``); the ``template``
     (``str.format`` over the feature's fields and the columns computed before this one);
     the 1-based ``rank`` of the feature among those sharing the ``by`` columns; or the first
     non-empty of the ``from`` fields, passed through the ``values`` map (item by item for
@@ -144,6 +149,7 @@ class SchemaColumn(_Model):
 
     from_: list[str] = Field(default_factory=list, alias="from")
     value: str | None = None
+    service: ServiceValue | None = None
     template: str | None = None
     values: dict[str, str] = Field(default_factory=dict)
     only_mapped: bool = False

@@ -31,7 +31,9 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from geocommuns.definitions.access import is_public, public_layers
 from geocommuns.definitions.layerdef import LayerDef
+from geocommuns.definitions.service import Service
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.store import read_layer
 from geocommuns.publish.schemafile import LeftOut, array_items, national_table
@@ -108,6 +110,7 @@ def export_layer(
     *,
     publisher: str,
     now: datetime | None = None,
+    service: Service | None = None,
 ) -> LayerExport:
     """Write every download of one layer and its ``datapackage.json``.
 
@@ -123,6 +126,9 @@ def export_layer(
         Who publishes the downloads (the territory's name).
     now
         The export time (defaults to now, UTC).
+    service
+        The project's service file: the publishing EPCI of the national CSV's columns
+        that name it (``COLL_NOM``, ``COLL_SIRET``) and of the metadata's publisher.
 
     Returns
     -------
@@ -161,7 +167,7 @@ def export_layer(
 
     schema = layer.national_schema
     if schema is not None and schema.fields:
-        national = national_table(features, layer)
+        national = national_table(features, layer, service=service)
         slug = f"{layer.id}-{_slug(schema.name)}-{schema.version}"
         path = folder / f"{slug}.csv"
         _write_national_csv(national.rows, national.columns, path)
@@ -172,7 +178,7 @@ def export_layer(
     metadata = folder / "datapackage.json"
     metadata.write_text(
         json.dumps(
-            datapackage(features, layer, result, publisher=publisher, now=now),
+            datapackage(features, layer, result, publisher=publisher, now=now, service=service),
             ensure_ascii=False,
             indent=1,
         ),
@@ -231,8 +237,13 @@ def datapackage(
     *,
     publisher: str,
     now: datetime,
+    service: Service | None = None,
 ) -> dict[str, Any]:
-    """The Frictionless Data Package descriptor of one layer's downloads."""
+    """The Frictionless Data Package descriptor of one layer's downloads.
+
+    With ``service``, the publisher is the service file's EPCI (name, website) and the
+    descriptor links the service's public URL.
+    """
     licences, attributions = _licences(features, layer)
     dates = pd.to_datetime(features.get("date_maj"), errors="coerce").dropna() if len(features) else []
     data_updated = max(dates).date().isoformat() if len(dates) else None
@@ -276,7 +287,12 @@ def datapackage(
         if schema.schema_url:
             resource["schema"] = schema.schema_url
         resources.append(resource)
-    return {
+    publishing: dict[str, str] = {"title": publisher, "role": "publisher"}
+    if service is not None:
+        publishing = {"title": service.epci.name, "role": "publisher"}
+        if service.epci.url:
+            publishing["path"] = service.epci.url
+    descriptor: dict[str, Any] = {
         "name": f"geocommuns-{layer.id.replace('_', '-')}",
         "title": f"{layer.title.fr} – {publisher}",
         "description": layer.description.fr,
@@ -284,7 +300,7 @@ def datapackage(
         "licenses": licences,
         "attribution": attributions,
         "contributors": [
-            {"title": publisher, "role": "publisher"},
+            publishing,
             *[{"title": a, "role": "contributor"} for a in attributions if a != OSM_ATTRIBUTION],
         ],
         "created": now.isoformat(timespec="seconds"),
@@ -294,6 +310,9 @@ def datapackage(
         "national_schema": schema_info,
         "resources": resources,
     }
+    if service is not None:
+        descriptor["homepage"] = service.urls.public
+    return descriptor
 
 
 def export_all(
@@ -304,11 +323,23 @@ def export_all(
     publisher: str,
     only: str | None = None,
     now: datetime | None = None,
+    service: Service | None = None,
 ) -> list[LayerExport]:
-    """Export every layer (or only the layer ``only``); see :func:`export_layer`."""
+    """Export every public layer (or only the layer ``only``); see :func:`export_layer`.
+
+    The downloads are open data, for anyone: a layer whose definition says ``access:
+    restricted`` is never exported (:func:`geocommuns.definitions.access.public_layers`).
+    """
     if only is not None and only not in layers:
         msg = f"unknown layer {only!r}; layers are: {', '.join(layers)}"
         raise GeocommunsError(msg)
-    selected = [layers[only]] if only else list(layers.values())
-    return [export_layer(gpkg, layer, out_dir, publisher=publisher, now=now) for layer in selected]
+    if only is not None and not is_public(layers[only]):
+        msg = f"layer {only!r} is restricted (access: restricted in its file): it is not exported as open data"
+        raise GeocommunsError(msg)
+    public = public_layers(layers)
+    selected = [public[only]] if only else list(public.values())
+    return [
+        export_layer(gpkg, layer, out_dir, publisher=publisher, now=now, service=service)
+        for layer in selected
+    ]
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geocommuns.definitions.layerdef import layers_from_dir
+from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.build import build
@@ -158,6 +159,7 @@ def refresh(
         done = export_all(
             living(), layers, settings.path(settings.export_dir),
             publisher=territory_from_spec(settings.territory).name,
+            service=service_from_root(settings.root),
         )
         return "ok", f"{len(done)} layers → {settings.path(settings.export_dir)}"
 

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 import phonenumbers
 
-from geocommuns.definitions.layerdef import LayerDef, SchemaColumn
+from geocommuns.definitions.layerdef import LayerDef, SchemaColumn, ServiceValue
+from geocommuns.definitions.service import Service
 from geocommuns.errors import GeocommunsError
 
 # "36", "36 bis", "36/38", "12b" at the start of an address line.
@@ -132,7 +133,20 @@ def _ranks(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     return ranks.reindex(frame.index)
 
 
-def national_table(features: pd.DataFrame, layer: LayerDef) -> NationalTable:
+def service_values(service: Service | None) -> dict[ServiceValue, str | None]:
+    """The service file's values a schema column may name (``service: epci.siret``)."""
+    if service is None:
+        return {}
+    return {
+        "epci.name": service.epci.name,
+        "epci.siren": service.epci.siren,
+        "epci.siret": service.epci.siret,
+    }
+
+
+def national_table(
+    features: pd.DataFrame, layer: LayerDef, *, service: Service | None = None
+) -> NationalTable:
     """Map a built layer's features to the columns of its national schema.
 
     Parameters
@@ -141,17 +155,33 @@ def national_table(features: pd.DataFrame, layer: LayerDef) -> NationalTable:
         The layer as read from the GeoPackage (array fields as JSON text or lists).
     layer
         Its definition; ``layer.national_schema.fields`` holds the mapping.
+    service
+        The project's service file: the EPCI's name, SIREN and SIRET of the columns that
+        name them (``COLL_SIRET: {service: epci.siret}``).
 
     Returns
     -------
     NationalTable
         The rows (every value a string or None, columns in the schema's order) and the
         features left out because a ``required`` column had no value.
+
+    Raises
+    ------
+    GeocommunsError
+        No mapping, or a column names the service file and none was given.
     """
     schema = layer.national_schema
     if schema is None or not schema.fields:
         msg = f"layer {layer.id!r} declares no national_schema.fields mapping; nothing to export"
         raise GeocommunsError(msg)
+    known = service_values(service)
+    for column, spec in schema.fields.items():
+        if spec.service is not None and service is None:
+            msg = (
+                f"layer {layer.id!r}: national_schema.fields.{column} takes {spec.service} from "
+                "the service file; pass the project's service (geocommuns.yml)"
+            )
+            raise GeocommunsError(msg)
     frame = pd.DataFrame(features.drop(columns="geometry", errors="ignore")).copy()
     for sensitive in layer.sensitive_fields:
         frame = frame.drop(columns=sensitive, errors="ignore")
@@ -165,7 +195,11 @@ def national_table(features: pd.DataFrame, layer: LayerDef) -> NationalTable:
             ranks = _ranks(pd.DataFrame.from_records(records), spec.by)
             values: list[Any] = [int(r) for r in ranks]
         else:
-            values = [_value(record, column, spec, schema.separator) for record in records]
+            fixed = known.get(spec.service) if spec.service is not None else None
+            values = [
+                fixed if spec.service is not None else _value(record, column, spec, schema.separator)
+                for record in records
+            ]
         for record, value in zip(records, values, strict=True):
             record[column] = value
     frame = pd.DataFrame.from_records(records, columns=list(records[0]) if records else list(schema.fields))

@@ -170,7 +170,8 @@ def test_a_year_of_imports_and_corrections(backend, request, tmp_path, layers):
 
     # exports and the static map show the corrected hours
     living = living_gpkg(settings, layers)
-    exported = export_all(living, layers, settings.path(settings.export_dir), publisher="test", only="equipements")
+    exported = export_all(living, layers, settings.path(settings.export_dir), publisher="test", only="equipements",
+                          service=service_from_root(ROOT))
     geojson = json.loads(exported[0].files["geojson"].read_text(encoding="utf-8"))
     assert {f["properties"]["horaires"] for f in geojson["features"] if f["properties"]["id"] == STADE} == {TECH_HOURS}
     from geocommuns.definitions.territory import territory_from_spec

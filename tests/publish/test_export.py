@@ -16,6 +16,7 @@ import pytest
 from conftest import LAYERS_DIR, ROOT, require_realdata
 from tinygpkg import feature, write_tiny_gpkg
 
+from geocommuns.definitions.service import service_from_root
 from geocommuns.ingest.build import build
 from geocommuns.ingest.store import read_layer
 from geocommuns.publish.export import ODBL_ID, OSM_ATTRIBUTION, export_all, export_layer
@@ -26,6 +27,7 @@ SCHEMAS = ROOT.parent / "shared" / "schemas"
 GEOCOMMUNS = Path(sys.executable).with_name("geocommuns")
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PUBLISHER = "CA du Grand Cahors"
+SERVICE = service_from_root(ROOT)
 
 
 def require_schemas() -> Path:
@@ -45,7 +47,7 @@ def built(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def exported(built, layers, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    return {r.layer: r for r in export_all(built, layers, out, publisher=PUBLISHER, now=NOW)}
+    return {r.layer: r for r in export_all(built, layers, out, publisher=PUBLISHER, now=NOW, service=SERVICE)}
 
 
 @pytest.mark.slow
@@ -121,6 +123,9 @@ def test_national_values(exported):
     assert cahors["EQUIP_CODE"].startswith("01010401-")
     assert cahors["EQUIP_UID"] == f"46042-{cahors['EQUIP_CODE']}"
     assert cahors["ADR_NUMERO"] == "73"
+    # the publishing EPCI comes from the service file, not from the layer file
+    assert set(scdl["COLL_SIRET"]) == {SERVICE.epci.siret}
+    assert set(scdl["COLL_NOM"]) == {SERVICE.epci.name}
     assert cahors["ADR_NOMVOIE"] == "boulevard Léon-Gambetta"
     assert cahors["EQUIP_TEL"] == "+33 565208787"
     # A town hall without a house number gets the schema's '99999'.
@@ -346,7 +351,9 @@ def test_formulas_are_neutralised_in_both_csvs_and_the_national_csv_stays_valid(
     records["equipements"][1].append(shapely.Point(1.4417, 44.4475))
     gpkg = tmp_path / "geocommuns.gpkg"
     write_geopackage({k: features_frame(layers[k], r, g) for k, (r, g) in records.items()}, layers, gpkg)
-    result = export_layer(gpkg, layers["equipements"], tmp_path / "out", publisher=PUBLISHER, now=NOW)
+    result = export_layer(
+        gpkg, layers["equipements"], tmp_path / "out", publisher=PUBLISHER, now=NOW, service=SERVICE
+    )
     with result.files["csv"].open(encoding="utf-8") as fh:
         rows = {row["id"]: row for row in csv.DictReader(fh)}
     row = rows["test-equipements--formula"]
@@ -360,3 +367,17 @@ def test_formulas_are_neutralised_in_both_csvs_and_the_national_csv_stays_valid(
     if (SCHEMAS / layers["equipements"].national_schema.file).is_file():
         check = validate_csv(result.national_csv, SCHEMAS / layers["equipements"].national_schema.file)
         assert check.errors == [] and check.valid
+
+
+def test_national_columns_naming_the_service_need_it(layers):
+    """COLL_NOM / COLL_SIRET come from the service file: without it, a clear error."""
+    from geocommuns.errors import GeocommunsError
+    from geocommuns.publish.schemafile import national_table
+
+    spec = layers["equipements"].national_schema
+    assert spec is not None
+    assert (spec.fields["COLL_NOM"].service, spec.fields["COLL_SIRET"].service) == (
+        "epci.name", "epci.siret"
+    )
+    with pytest.raises(GeocommunsError, match=r"COLL_NOM takes epci\.name from the service file"):
+        national_table(pd.DataFrame({"id": ["x"]}), layers["equipements"])
