@@ -24,6 +24,7 @@ import pyogrio
 import shapely
 from pyproj import Geod, Transformer
 
+from geocommuns.definitions.access import public_layers, restricted_layers
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import L93, WGS84, Territory
 from geocommuns.errors import GeocommunsError
@@ -160,7 +161,7 @@ def contributions(
     """
     codes = set(territory.communes["code_insee"])
     names = dict(zip(territory.communes["code_insee"], territory.communes["commune"], strict=True))
-    journaled = _journal_counts(gpkg)
+    journaled = _journal_counts(gpkg, list(features))
     audit = journaled if journaled else _audit_counts(gpkg)
     if audit is not None:
         return {
@@ -196,8 +197,9 @@ def contributions(
     }
 
 
-def _journal_counts(gpkg: Path) -> dict[str, int] | None:
-    """Human changes per commune, from the journal the GeoPackage carries (None: none)."""
+def _journal_counts(gpkg: Path, layers: list[str]) -> dict[str, int] | None:
+    """Human changes to ``layers`` per commune, from the journal the GeoPackage carries
+    (None: none)."""
     with contextlib.closing(open_readonly(gpkg)) as con:
         found = con.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (JOURNAL_TABLE,)
@@ -206,7 +208,9 @@ def _journal_counts(gpkg: Path) -> dict[str, int] | None:
             return None
         rows = con.execute(
             "SELECT json_extract(coalesce(after, before), '$.code_insee'), count(*) "
-            f"FROM {JOURNAL_TABLE} WHERE action IN ('create', 'replace', 'update', 'delete') GROUP BY 1"
+            f"FROM {JOURNAL_TABLE} WHERE action IN ('create', 'replace', 'update', 'delete') "
+            f"AND layer IN ({', '.join('?' for _ in layers)}) GROUP BY 1",
+            layers,
         ).fetchall()
     counts = {str(code): int(n) for code, n in rows if code is not None}
     return counts or None
@@ -370,7 +374,16 @@ def compute_indicators(
         ``territoire``, ``couches``, ``wifi``, ``tiers_lieux_par_epci``,
         ``objets_par_commune``, ``fraicheur``, ``contributions``, ``distances``.
     """
+    # published for everyone: a restricted layer is neither counted nor named
+    restricted = restricted_layers(layers)
+    layers = public_layers(layers)
     for needed in (wifi_layer, tiers_lieux_layer):
+        if needed in restricted:
+            msg = (
+                f"layer {needed!r} is restricted (access: restricted): the public indicators "
+                "cannot be computed from it; make it public or name another layer"
+            )
+            raise IndicatorError(msg)
         if needed not in layers:
             msg = f"layer {needed!r} is not defined; the indicators need it (see layers/)"
             raise IndicatorError(msg)

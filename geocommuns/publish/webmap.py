@@ -39,6 +39,7 @@ from branca.element import MacroElement
 from folium.plugins import MarkerCluster
 from jinja2 import Template
 
+from geocommuns.definitions.access import public_layers
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.territory import Territory, normalise_name, territory_from_spec
 from geocommuns.errors import WebmapError
@@ -489,7 +490,8 @@ def write_webmap(
     gpkg
         The built GeoPackage.
     layers
-        Layer definitions.
+        Layer definitions; the citizen map shows the public ones only (a layer whose file
+        says ``access: restricted`` is left out).
     territory
         The territory whose communes are outlined, searched and filtered.
     target
@@ -515,6 +517,7 @@ def write_webmap(
     if threshold < 0:
         msg = f"--threshold must be zero or more, got {threshold}"
         raise WebmapError(msg)
+    layers = public_layers(layers)  # the map is for everyone: no restricted layer
     counts = layer_counts(gpkg, layers)
     chosen = choose_mode(mode, sum(counts.values()), threshold)
     static = chosen == "static"
