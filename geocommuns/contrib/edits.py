@@ -9,6 +9,12 @@ pipeline (:mod:`geocommuns.serve.app`, through its Part 4 hand-off
 - ``GET`` / ``HEAD /collections/{id}/items/{fid}`` sent with a token (the feature with the
   sensitive fields the user may read, and its ``ETag``).
 
+A layer whose definition says ``access: restricted`` exists only for the tokens that may
+read it (:meth:`geocommuns.contrib.auth.Principal.may_read_layer`): for any other request
+(no token, an unknown, revoked or expired one, a reader's) :meth:`EditService.handles`
+declines, and the request goes on to pygeoapi, which does not know the collection and
+answers exactly as for one that does not exist.
+
 The same rules hold on both backends of the living store
 (:mod:`geocommuns.contrib.layerstore`: PostGIS, or the GeoPackage of the embedded
 default). Each write is one transaction: authenticate the ``Authorization: Bearer``
@@ -62,6 +68,9 @@ PART4_CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
 )
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The WSGI environment key under which a request's authenticated caller is kept, so a
+#: token is checked once per request (:meth:`EditService.caller`).
+PRINCIPAL_KEY = "geocommuns.principal"
 #: What a contributed feature's ``source_id`` may be: it ends the feature's id, which is a
 #: URL path segment (no ``/``), and a key (bounded).
 SOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,63}")
@@ -126,12 +135,61 @@ class EditService:
         if parts[1] not in self.layers:
             return False
         if len(parts) == 3:
-            return method == "POST"
-        if len(parts) != 4:
+            handled = method == "POST"
+        elif len(parts) != 4:
             return False
-        if method in {"GET", "HEAD"}:
-            return bool(environ.get("HTTP_AUTHORIZATION"))
-        return method in _WRITES
+        elif method in {"GET", "HEAD"}:
+            handled = bool(environ.get("HTTP_AUTHORIZATION"))
+        else:
+            handled = method in _WRITES
+        return handled and self.may_read(environ, parts[1])
+
+    def may_read(self, environ: dict[str, Any], layer_id: str) -> bool:
+        """Whether the caller of a request may know layer ``layer_id`` exists at all.
+
+        A public layer: everyone. A restricted layer: only a valid token whose user may
+        read it (:meth:`geocommuns.contrib.auth.Principal.may_read_layer`); anything else,
+        the store unreachable included, is answered as if the layer did not exist.
+
+        Parameters
+        ----------
+        environ
+            The WSGI environment of the request.
+        layer_id
+            The collection id.
+
+        Returns
+        -------
+        bool
+            True when the layer may be served to this caller.
+        """
+        layer = self.layers.get(layer_id)
+        if layer is None:
+            return False
+        if layer.access == "public":
+            return True
+        if not environ.get("HTTP_AUTHORIZATION"):
+            return False
+        try:
+            principal = self.caller(environ)
+        except (Refused, PoolTimeout, sqlite3.OperationalError, psycopg.OperationalError):
+            return False
+        return principal is not None and principal.may_read_layer(layer.id, layer.access)
+
+    def caller(self, environ: dict[str, Any]) -> Principal | None:
+        """The user whose token a request carries (None: no token), checked once per request.
+
+        Raises
+        ------
+        Refused
+            ``401`` when the ``Authorization`` header is malformed or its token unknown,
+            revoked or expired.
+        """
+        if PRINCIPAL_KEY not in environ:
+            with self.store.reading() as db:
+                environ[PRINCIPAL_KEY] = self._principal(db, environ)
+        principal: Principal | None = environ[PRINCIPAL_KEY]
+        return principal
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request."""
@@ -183,7 +241,7 @@ class EditService:
         layer: LayerDef,
         feature_id: str | None,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        principal = self._principal(db, environ)
+        principal = environ[PRINCIPAL_KEY] if PRINCIPAL_KEY in environ else self._principal(db, environ)
         table = table_of(db)
         if method in {"GET", "HEAD"}:
             return self._read(table, principal, layer, feature_id or "")

@@ -59,6 +59,7 @@ def dispatcher(
     queryables: Mapping[str, frozenset[str]] | None = None,
     edits: Handler | None = None,
     fast: Handler | None = None,
+    restricted: Handler | None = None,
 ) -> WSGIApp:
     """pygeoapi behind the geocommuns middlewares, in the order a request meets them.
 
@@ -78,6 +79,10 @@ def dispatcher(
     fast
         Answers GeoJSON pages and items by id from the providers' JSON text
         (:class:`geocommuns.serve.fastpath.FastItems`; None: everything goes to pygeoapi).
+    restricted
+        The reads of the ``access: restricted`` collections by the tokens that may read
+        them (:class:`geocommuns.serve.restricted.RestrictedReads`; None: none). For
+        everyone else pygeoapi answers as for a collection that does not exist.
 
     Returns
     -------
@@ -89,6 +94,7 @@ def dispatcher(
         bounded_bodies(),  # a request body over 1 MB: 413, on every route
         compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
         preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
+        hand_off(restricted),  # restricted collections read with a token allowed to
         hand_off(edits),  # Part 4 writes and token reads: the edit service answers
         open_to_reads,  # CORS headers on every GET/HEAD answer below
         static_files(webmap),  # /map/: the citizen map
@@ -126,7 +132,7 @@ def edit_service_from_config(config: ServiceConfig) -> EditService | None:
     from geocommuns.contrib.layerstore import GeoPackageStore, LivingStore, PostgisStore
     from geocommuns.serve.provider import layer_definitions, project_path, settings
 
-    served = config.served_by("postgis", "gpkg")
+    served = config.served_by("postgis", "gpkg", restricted=True)
     stores = {
         (c.provider.backend, c.provider.data) for c in served.values() if c.provider is not None
     }
@@ -178,6 +184,11 @@ def create_app() -> WSGIApp:
     else:
         patch_pygeoapi()
     webmap = os.environ.get(WEBMAP_ENV)
+    restricted = None
+    if edits is not None and config.restricted:
+        from geocommuns.serve.restricted import RestrictedReads
+
+        restricted = RestrictedReads(config, edits)
     return dispatcher(
-        APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config)
+        APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config), restricted
     )

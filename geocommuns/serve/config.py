@@ -15,13 +15,13 @@ dotted path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from geocommuns.errors import ConfigError
-from geocommuns.serve.pygeoapi_config import PROVIDERS, Backend
+from geocommuns.serve.pygeoapi_config import PROVIDERS, RESTRICTED_KEY, Backend
 
 _BACKEND_OF_CLASS: dict[str, Backend] = {name: backend for backend, name in PROVIDERS.items()}
 
@@ -60,11 +60,16 @@ class ProviderConfig:
 
 @dataclass(frozen=True)
 class CollectionConfig:
-    """One collection: its titles by language and its feature provider (None: not features)."""
+    """One collection: its titles by language and its feature provider (None: not features).
+
+    ``resource`` is its whole entry in the configuration (description, keywords, links,
+    extents), for the collection documents geocommuns writes itself.
+    """
 
     id: str
     title: Mapping[str, str]
     provider: ProviderConfig | None
+    resource: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def title_in(self, lang: str) -> str:
         """The title in ``lang``, else the first one, else the id."""
@@ -88,7 +93,10 @@ class ServiceConfig:
     languages
         The service languages (``fr`` first: the default).
     collections
-        Every collection, by id.
+        Every collection pygeoapi serves (to everyone), by id.
+    restricted
+        The ``access: restricted`` collections, by id: not pygeoapi's, served only to the
+        tokens that may read them (:mod:`geocommuns.serve.restricted`).
     """
 
     path: Path
@@ -97,20 +105,23 @@ class ServiceConfig:
     max_limit: int
     languages: tuple[str, ...]
     collections: Mapping[str, CollectionConfig]
+    restricted: Mapping[str, CollectionConfig] = field(default_factory=lambda: MappingProxyType({}))
 
     def queryables(self) -> dict[str, frozenset[str]]:
-        """The queryable property names of every feature collection, by id."""
+        """The queryable property names of every public feature collection, by id."""
         return {
             cid: c.provider.properties for cid, c in self.collections.items() if c.provider is not None
         }
 
-    def served_by(self, *backends: Backend) -> dict[str, CollectionConfig]:
+    def served_by(self, *backends: Backend, restricted: bool = False) -> dict[str, CollectionConfig]:
         """The feature collections served by a geocommuns provider of one of ``backends``
-        (every geocommuns backend when none is named)."""
+        (every geocommuns backend when none is named); the public ones, and the restricted
+        ones too when ``restricted``."""
         wanted = set(backends or PROVIDERS)
+        every = {**self.collections, **self.restricted} if restricted else self.collections
         return {
             cid: c
-            for cid, c in self.collections.items()
+            for cid, c in every.items()
             if c.provider is not None and c.provider.backend in wanted
         }
 
@@ -149,23 +160,31 @@ def service_config_from_dict(doc: Mapping[str, Any], path: Path) -> ServiceConfi
     server = doc.get("server") or {}
     limits = server.get("limits") or {}
     languages = tuple(str(x).split("_")[0] for x in server.get("languages") or ["fr"])
-    collections: dict[str, CollectionConfig] = {}
-    for cid, resource in (doc.get("resources") or {}).items():
-        title = resource.get("title") or cid
-        titles = title if isinstance(title, dict) else dict.fromkeys(languages, title)
-        collections[str(cid)] = CollectionConfig(
-            id=str(cid),
-            title=MappingProxyType({str(k): str(v) for k, v in titles.items()}),
-            provider=_provider(resource),
-        )
     return ServiceConfig(
         path=path,
         url=str(server.get("url", "")).rstrip("/"),
         default_limit=int(limits.get("default_items", 10)),
         max_limit=int(limits.get("max_items", 1000)),
         languages=languages,
-        collections=MappingProxyType(collections),
+        collections=_collections(doc.get("resources") or {}, languages),
+        restricted=_collections(doc.get(RESTRICTED_KEY) or {}, languages),
     )
+
+
+def _collections(
+    resources: Mapping[str, Any], languages: tuple[str, ...]
+) -> Mapping[str, CollectionConfig]:
+    collections: dict[str, CollectionConfig] = {}
+    for cid, resource in resources.items():
+        title = resource.get("title") or cid
+        titles = title if isinstance(title, dict) else dict.fromkeys(languages, title)
+        collections[str(cid)] = CollectionConfig(
+            id=str(cid),
+            title=MappingProxyType({str(k): str(v) for k, v in titles.items()}),
+            provider=_provider(resource),
+            resource=MappingProxyType(dict(resource)),
+        )
+    return MappingProxyType(collections)
 
 
 def read_service_config(path: Path) -> ServiceConfig:

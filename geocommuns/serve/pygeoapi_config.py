@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from geocommuns.definitions.access import public_layers, restricted_layers
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import ConfigError
@@ -55,6 +56,12 @@ OUTPUT_CRS = (
     "http://www.opengis.net/def/crs/EPSG/0/4326",
     "http://www.opengis.net/def/crs/EPSG/0/2154",
 )
+#: Top-level key of the configuration holding the ``access: restricted`` collections.
+#: pygeoapi ignores it: they are not in its ``resources``, so anonymous callers never see
+#: them (not listed, not in the OpenAPI document, 404 like a collection that does not
+#: exist); geocommuns serves them to the tokens that may read them
+#: (:mod:`geocommuns.serve.restricted`).
+RESTRICTED_KEY = "geocommuns_restricted"
 HEADER = (
     "# GENERATED FILE: do not edit. Rendered from layers/*.yml by 'geocommuns config';\n"
     "# change the layer definitions (or geocommuns/pygeoapi_config.py) and run it again.\n"
@@ -292,7 +299,8 @@ def render_config(
     Parameters
     ----------
     layers
-        The layer definitions (one collection each).
+        The layer definitions (one collection each). The ``access: restricted`` ones go
+        under :data:`RESTRICTED_KEY`, out of pygeoapi's ``resources``.
     extents
         Bbox of each layer (see :func:`resolve_extents`).
     data
@@ -368,7 +376,12 @@ def render_config(
             for layer_id, layer in layers.items()
         },
     }
-    validate(config)
+    validate(config)  # every collection, restricted ones included, as pygeoapi would read it
+    restricted = restricted_layers(layers)
+    if restricted:
+        resources = config["resources"]
+        config["resources"] = {k: resources[k] for k in public_layers(layers)}
+        config[RESTRICTED_KEY] = {k: resources[k] for k in restricted}
     return config
 
 
