@@ -154,7 +154,7 @@ class Urls(ServiceModel):
     """Where the service is published (used in links, the catalogue and embed snippets)."""
 
     #: The public base URL of the API, the map and the technician space.
-    public: str = "http://localhost:5000"
+    public: str = "http://127.0.0.1:5000"
 
     @field_validator("public")
     @classmethod

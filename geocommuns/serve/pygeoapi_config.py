@@ -11,6 +11,7 @@ pygeoapi when it loads the file), so ``geocommuns serve --port`` gives correct l
 
 from __future__ import annotations
 
+import html
 import math
 import sqlite3
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ import yaml
 
 from geocommuns.definitions.access import public_layers, restricted_layers
 from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
+from geocommuns.definitions.service import Localised, Service, service_from_root
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import ConfigError
 from geocommuns.ingest.sqldb import open_readonly
@@ -79,21 +81,70 @@ OSM_ATTRIBUTION = {
     "href": "https://www.openstreetmap.org/copyright",
     "hreflang": "fr",
 }
-#: The GIS service of the Grand Cahors agglomeration (check before publishing).
-CONTACT = {
-    "name": "Service SIG du Grand Cahors",
-    "position": "Système d'information géographique",
-    "address": "72 rue Wilson",
-    "city": "Cahors",
-    "stateorprovince": "Occitanie",
-    "postalcode": "46000",
-    "country": "France",
-    "url": "https://www.grandcahors.fr",
-    "role": "pointOfContact",
-}
 
 Bbox = tuple[float, float, float, float]
 ExtentMode = Literal["territory", "data"]
+
+
+def _both(text: Localised) -> dict[str, str]:
+    """A localised text as pygeoapi's ``{language: text}`` (French, and English if given)."""
+    return {"fr": text.fr, **({"en": text.en} if text.en else {})}
+
+
+def html_map(service: Service) -> dict[str, str]:
+    """pygeoapi's ``server.map`` (its HTML pages' Leaflet map): the service's first tiled
+    base map with its attribution, or no tiles when the service offers outlines only."""
+    tiled = [basemap for basemap in service.basemaps if basemap.kind != "outlines"]
+    if not tiled:
+        return {"url": "", "attribution": ""}
+    first = tiled[0]
+    text = html.escape(first.attribution or "")
+    if first.attribution_url:
+        text = f'<a href="{html.escape(first.attribution_url, quote=True)}">{text}</a>'
+    return {"url": first.url or "", "attribution": text}
+
+
+def service_metadata(service: Service) -> dict[str, Any]:
+    """pygeoapi's ``metadata`` section from the service file (title, description, keywords,
+    licence, provider, contact): nothing territory-specific is written in Python."""
+    keywords = {lang: list(words) for lang, words in service.keywords.items() if words}
+    contact = service.contact
+    site = service.epci.url or contact.url or service.urls.public
+    provider: dict[str, Any] = {"name": service.epci.name}
+    if service.epci.url:
+        provider["url"] = service.epci.url
+    point_of_contact = {
+        "name": contact.name,
+        "position": contact.position,
+        "address": contact.address,
+        "city": contact.city,
+        "stateorprovince": contact.region,
+        "postalcode": contact.postcode,
+        "country": contact.country,
+        "phone": contact.phone,
+        "email": contact.email,
+        "url": contact.url,
+        "role": "pointOfContact",
+    }
+    return {
+        "identification": {
+            "title": _both(service.title),
+            "description": _both(service.description),
+            "keywords": keywords or {"fr": [service.epci.name]},
+            "keywords_type": "theme",
+            # OpenAPI's info.termsOfService must be a URL: the licence of the
+            # communes' data (each collection links its own licence)
+            "terms_of_service": service.licence.url,
+            "url": site,
+        },
+        "license": {
+            "name": f"{service.licence.title} ({service.licence.id}) ; "
+            "ODbL 1.0 pour les données OpenStreetMap",
+            "url": service.licence.url,
+        },
+        "provider": provider,
+        "contact": {k: v for k, v in point_of_contact.items() if v is not None},
+    }
 
 
 def _outward(bbox: tuple[float, ...]) -> Bbox:
@@ -291,7 +342,8 @@ def render_config(
     *,
     extents: Mapping[str, Bbox],
     data: str = DEFAULT_DATA,
-    url: str = DEFAULT_URL,
+    url: str | None = None,
+    service: Service | None = None,
     backend: Backend = "gpkg",
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration, validated with pygeoapi's own schema.
@@ -307,9 +359,12 @@ def render_config(
         The GeoPackage path written in every provider.
     url
         The default public URL of the service (``PYGEOAPI_SERVER_URL`` overrides it at
-        run time).
+        run time; default the service file's ``urls.public``).
     backend
         ``gpkg`` (the built GeoPackage) or ``postgis`` (the published tables).
+    service
+        The service file (metadata, languages, URL, the HTML pages' base map); default
+        the project's (``geocommuns.yml`` at the settings' root).
 
     Returns
     -------
@@ -321,6 +376,8 @@ def render_config(
     ConfigError
         When pygeoapi's schema rejects the result.
     """
+    service = service or service_from_root(Settings().root)
+    url = url or service.urls.public
     config: dict[str, Any] = {
         "server": {
             "bind": {"host": "127.0.0.1", "port": 5000},
@@ -328,49 +385,17 @@ def render_config(
             "mimetype": "application/json; charset=UTF-8",
             "encoding": "utf-8",
             "gzip": False,
-            "languages": ["fr", "en"],
+            "languages": list(service.languages),
             # CORS is added by geocommuns.serve.middleware.cors (no flask-cors dependency)
             "cors": False,
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 1000},
             # templates escaping feature values in scripts and popups (correction 10)
             "templates": {"path": TEMPLATES_PATH},
-            "map": {
-                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                "attribution": "&copy; les contributeurs <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a>",
-            },
+            "map": html_map(service),
         },
         "logging": {"level": "ERROR"},
-        "metadata": {
-            "identification": {
-                "title": {
-                    "fr": "geocommuns : services publics du Grand Cahors",
-                    "en": "geocommuns: public services of the Grand Cahors",
-                },
-                "description": {
-                    "fr": "Couches harmonisées des services publics de l'agglomération du Grand Cahors (Lot) : équipements, conteneurs, wifi public, tiers-lieux, télésanté.",
-                    "en": "Harmonised public-service layers of the Grand Cahors agglomeration (Lot, France): facilities, containers, public wifi, third places, telehealth.",
-                },
-                "keywords": {
-                    "fr": ["Grand Cahors", "Lot", "services publics", "SIG mutualisé"],
-                    "en": ["Grand Cahors", "Lot", "public services", "shared GIS"],
-                },
-                "keywords_type": "theme",
-                # OpenAPI's info.termsOfService must be a URL: the licence of the
-                # communes' data (each collection links its own licence)
-                "terms_of_service": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
-                "url": "https://www.grandcahors.fr",
-            },
-            "license": {
-                "name": "Licence Ouverte 2.0 (etalab-2.0) ; ODbL 1.0 pour les données OpenStreetMap",
-                "url": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
-            },
-            "provider": {
-                "name": "Communauté d'agglomération du Grand Cahors",
-                "url": "https://www.grandcahors.fr",
-            },
-            "contact": dict(CONTACT),
-        },
+        "metadata": service_metadata(service),
         "resources": {
             layer_id: collection(layer, bbox=extents[layer_id], data=data, backend=backend)
             for layer_id, layer in layers.items()
@@ -494,4 +519,7 @@ def config_from_settings(
             data = gpkg.relative_to(settings.root).as_posix()
         except ValueError:
             data = str(gpkg)
-    return render_config(layers, extents=extents, data=data, backend=backend)
+    return render_config(
+        layers, extents=extents, data=data, backend=backend,
+        service=service_from_root(settings.root),
+    )

@@ -133,6 +133,7 @@ def test_openapi_without_geopackage_says_build_first(tmp_path, layers):
 def test_cli_config_writes_the_files(tmp_path, monkeypatch, layers):
     # run in a copy of the project skeleton so the real files are left alone
     (tmp_path / "layers").symlink_to(ROOT / "layers")
+    (tmp_path / "geocommuns.yml").symlink_to(ROOT / "geocommuns.yml")
     write_sample_gpkg(tmp_path / "geodata" / "geocommuns.gpkg", layers)
     monkeypatch.chdir(tmp_path)
     for var in ("GEOCOMMUNS_ROOT", "GEOCOMMUNS_OUTPUT", "GEOCOMMUNS_LAYERS_DIR", "GEOCOMMUNS_TERRITORY"):
@@ -149,3 +150,41 @@ def test_cli_config_writes_the_files(tmp_path, monkeypatch, layers):
     assert data_cfg["resources"]["equipements"]["extents"]["spatial"]["bbox"][2] < 1.65
     result = CliRunner().invoke(app, ["config", "--extent", "everywhere"])
     assert result.exit_code == 2
+
+
+def test_metadata_comes_from_the_service_file(layers):
+    """Title, contact, provider, licence, languages, URL and map tiles follow geocommuns.yml."""
+    from geocommuns.definitions.service import Service, service_from_root
+
+    raw = service_from_root(ROOT).model_dump(mode="json")
+    raw.update(
+        title={"fr": "SIG de test (exemple)"},
+        description={"fr": "Description de test", "en": "Test description"},
+        keywords={"fr": ["test"]},
+        epci={"name": "EPCI de test", "siren": "123456789"},
+        contact={"name": "Service de test", "email": "sig@example.fr", "city": "Testville"},
+        licence={"id": "odbl-1.0", "title": "ODbL", "url": "https://example.org/odbl"},
+        basemaps=[{"id": "t", "kind": "xyz", "title": {"fr": "Tuiles"},
+                   "url": "https://tiles.example.org/{z}/{x}/{y}.png",
+                   "attribution": "Tuiles <test>", "attribution_url": "https://example.org/c"}],
+        languages=["fr"],
+        urls={"public": "https://sig.example.org"},
+    )
+    config = render_config(
+        layers, extents=dict.fromkeys(layers, TERRITORY_BBOX), service=Service.model_validate(raw)
+    )
+    meta = config["metadata"]
+    assert meta["identification"]["title"] == {"fr": "SIG de test (exemple)"}
+    assert meta["identification"]["description"]["en"] == "Test description"
+    assert meta["identification"]["keywords"] == {"fr": ["test"]}
+    assert meta["provider"] == {"name": "EPCI de test"}
+    assert meta["contact"] == {"name": "Service de test", "email": "sig@example.fr",
+                               "city": "Testville", "country": "France", "role": "pointOfContact"}
+    assert meta["license"]["url"] == meta["identification"]["terms_of_service"] == "https://example.org/odbl"
+    assert config["server"]["languages"] == ["fr"]
+    assert config["server"]["url"] == "${PYGEOAPI_SERVER_URL:-https://sig.example.org}"
+    assert config["server"]["map"] == {
+        "url": "https://tiles.example.org/{z}/{x}/{y}.png",
+        "attribution": '<a href="https://example.org/c">Tuiles &lt;test&gt;</a>',
+    }
+    assert "Cahors" not in yaml.safe_dump(meta, allow_unicode=True)
