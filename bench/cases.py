@@ -11,6 +11,10 @@ Six cases, each a list of request paths cycled through during a load run:
     One feature by id (random ids).
 ``cql2``
     A CQL2-text property filter (``filter=categorie='sport'``, every category in turn).
+``cql2-spatial``
+    ``S_INTERSECTS(geometry, POLYGON(...))`` with the outline of a commune of the Lot
+    drawn at random (seeded), simplified to at most :data:`MAX_POLYGON_VERTICES` vertices
+    so the request line stays under gunicorn's limit, 100 features at most.
 ``deep``
     A page of 100 deep in the layer (``offset`` drawn in its second half): an application
     paging through the whole layer.
@@ -29,7 +33,9 @@ import numpy as np
 
 from geocommuns.definitions.territory import Territory
 
-CASES = ("limit100", "limit1000", "bbox", "item", "cql2", "deep")
+CASES = ("limit100", "limit1000", "bbox", "item", "cql2", "cql2-spatial", "deep")
+#: Vertices of a commune outline in the ``cql2-spatial`` case, at most.
+MAX_POLYGON_VERTICES = 60
 #: Distinct requests per case (cycled through during a run).
 VARIANTS = 200
 
@@ -94,6 +100,42 @@ def _category(suffix: str, doc: dict[str, Any]) -> str | None:
     return None if not wrong else f"filter ignored: categorie {wrong[0]!r} for {wanted!r}"
 
 
+def _in_polygon(suffix: str, doc: dict[str, Any]) -> str | None:
+    import shapely
+
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(suffix).query)
+    wkt = params["filter"][0].removeprefix("S_INTERSECTS(geometry, ").removesuffix(")")
+    polygon = shapely.from_wkt(wkt).buffer(1e-9)
+    features = _features(doc)
+    if not features:
+        return "no feature in a commune's outline"
+    for f in features:
+        x, y = f["geometry"]["coordinates"][:2]
+        if not polygon.covers(shapely.Point(x, y)):
+            return f"feature {f.get('id')} at {x},{y} is outside the polygon"
+    return None
+
+
+def commune_polygons(territory: Territory, count: int, rng: np.random.Generator) -> list[str]:
+    """WKT outlines of ``count`` random communes (the largest part of each), simplified to
+    at most :data:`MAX_POLYGON_VERTICES` vertices, coordinates to 5 decimals."""
+    import shapely
+
+    geoms = list(territory.communes.geometry)
+    out = []
+    for pick in rng.integers(0, len(geoms), count):
+        geom = geoms[pick]
+        if geom.geom_type == "MultiPolygon":
+            geom = max(geom.geoms, key=lambda g: g.area)
+        tolerance = 0.0005
+        simple = geom
+        while shapely.get_num_coordinates(simple) > MAX_POLYGON_VERTICES:
+            simple = shapely.set_precision(geom.simplify(tolerance), 1e-5)
+            tolerance *= 1.5
+        out.append(shapely.to_wkt(simple, rounding_precision=5, trim=True))
+    return out
+
+
 def commune_bboxes(territory: Territory, count: int, rng: np.random.Generator) -> list[str]:
     """``count`` bboxes of random communes, rounded outwards to 4 decimals."""
     bounds = territory.communes.geometry.bounds.to_numpy()
@@ -115,7 +157,7 @@ def make_cases(
     territory: Territory,
     seed: int = 46,
 ) -> dict[str, Case]:
-    """The six cases for a layer of ``features`` features, seeded.
+    """The seven cases for a layer of ``features`` features, seeded.
 
     Parameters
     ----------
@@ -148,11 +190,17 @@ def make_cases(
             [_query(bbox=b, limit=100) for b in commune_bboxes(territory, n, rng)],
             _in_bbox,
         ),
-        "item": Case(
-            "item", [f"/{urllib.parse.quote(f'{id_prefix}{i}')}" for i in ids], _same_id
-        ),
+        "item": Case("item", [f"/{urllib.parse.quote(f'{id_prefix}{i}')}" for i in ids], _same_id),
         "cql2": Case(
             "cql2", [_query(filter=f"categorie='{c}'", limit=100) for c in categories], _category
+        ),
+        "cql2-spatial": Case(
+            "cql2-spatial",
+            [
+                _query(filter=f"S_INTERSECTS(geometry, {p})", limit=100)
+                for p in commune_polygons(territory, min(n, 50), rng)
+            ],
+            _in_polygon,
         ),
         "deep": Case("deep", [_query(offset=int(o), limit=100) for o in offsets], _page_of(100)),
     }

@@ -507,7 +507,8 @@ def indicators_command(
             living_gpkg(settings, layers), layers, territory, today=reference, network=network
         )
         page, data = write_dashboard(
-            indicators, territory, out or settings.path(settings.webmap_dir)
+            indicators, territory, out or settings.path(settings.webmap_dir),
+            service_from_root(settings.root),
         )
     except GeocommunsError as e:
         _fail(e)

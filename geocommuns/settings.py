@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     #: the service file, or the example project's when the root has none.
     territory: str = ""
     database_url: str | None = None
+    #: The API's reads (pygeoapi's provider, the fast path): a login of the
+    #: ``geocommuns_api_read`` group, which may write nothing (``geocommuns db-roles``).
+    #: Unset: ``database_url``. Read through :func:`geocommuns.serve.provider_postgis.role_url`.
+    database_read_url: str | None = None
+    #: The API's Part 4 writes: a login of the ``geocommuns_api_write`` group (the layer
+    #: tables and the journal only). Unset: ``database_url``.
+    database_write_url: str | None = None
     #: Where ``geocommuns export`` writes the open-data downloads.
     export_dir: Path = Path("geodata/export")
     #: Folder holding the national schemas' JSON files (``national_schema.file``); a schema
@@ -119,6 +126,15 @@ class Settings(BaseSettings):
             example = service_defaults(Path(__file__).resolve().parents[1]).get("territory")
             found.update({"territory": example} if example else {})
         return {**found, **data}
+
+    @model_validator(mode="after")
+    def _role_urls_default_to_the_owner(self) -> Settings:
+        """The read and write URLs are the owner's (``database_url``) unless set."""
+        if self.database_read_url is None:
+            self.database_read_url = self.database_url
+        if self.database_write_url is None:
+            self.database_write_url = self.database_url
+        return self
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

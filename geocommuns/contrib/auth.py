@@ -215,12 +215,24 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
                 db.execute(
                     f"ALTER TABLE {USERS_TABLE} ADD CONSTRAINT {USERS_TABLE}_role_check CHECK ({_ROLE_CHECK})"
                 )
+        _grant_api_roles(db)
     elif not db.table_exists(USERS_TABLE):
         with db.transaction():
             db.execute(_SQLITE_SCHEMA)
     _add_expiry_column(db)
     if db.dialect == "sqlite":
         _widen_sqlite_roles(db)
+
+
+def _grant_api_roles(db: Db) -> None:
+    """Let the API's database roles read the users table (tokens are checked there)."""
+    from geocommuns.publish.dbsecurity import API_READ, API_WRITE
+
+    roles = [r[0] for r in db.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [[API_READ, API_WRITE]]
+    ).fetchall()]
+    if roles:
+        db.execute(f"GRANT SELECT ON {USERS_TABLE} TO {', '.join(roles)}")
 
 
 _COLUMNS = "name, role, commune, epci, layers, token_id, salt, token_hash, created_at, revoked_at, expires_at"

@@ -223,6 +223,7 @@ def contribute(
     user: str,
     sources_dir: Path,
     dry_run: bool = False,
+    source: SourceDef | None = None,
 ) -> ContributionPlan:
     """Harmonise a commune's delivery, compare it with its stored features, apply it.
 
@@ -245,6 +246,9 @@ def contribute(
         The folder of source declarations (the commune's mapping is read there).
     dry_run
         Only compute and return the changes.
+    source
+        The declaration to read ``path`` with (the web space's mapping being edited);
+        default: the commune's own in ``sources_dir`` (:func:`source_for`).
 
     Returns
     -------
@@ -261,7 +265,8 @@ def contribute(
         msg = f"commune {commune} is not in the territory {territory.name}; check the INSEE code"
         raise ContributionError(msg)
     epci = territory.communes.set_index("code_insee").at[commune, "epci"]
-    source = source_for(path, layer, commune, sources_dir)
+    if source is None:
+        source = source_for(path, layer, commune, sources_dir)
     harmonised = harmonise_source(source, layer, territory)
     living = PostgisStore(store) if isinstance(store, str) else store
     result: ContributionPlan | None = None

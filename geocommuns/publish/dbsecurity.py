@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import psycopg
@@ -438,6 +439,76 @@ def create_login(conn: psycopg.Connection[Any], name: str, role: str) -> str:
     if role in {"api_read", "api_write"}:
         grant_store_tables(conn)
     return password
+
+
+#: Default names of the API's two logins (cluster-wide, like every PostgreSQL role).
+API_READ_LOGIN = "geocommuns_api_lecture"
+API_WRITE_LOGIN = "geocommuns_api_ecriture"
+
+
+def login_url(database_url: str, user: str, password: str) -> str:
+    """``database_url`` (the owner's) with another user and password, as a libpq URL."""
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(database_url).items() if v}
+    info.pop("user", None)
+    info.pop("password", None)
+    host = info.pop("host", "")
+    port = info.pop("port", "")
+    dbname = info.pop("dbname", "")
+    if host.startswith("/"):  # a Unix socket folder: a query parameter, not a host name
+        info["host"] = host
+        host = ""
+    where = f"{host}:{port}" if host and port else host
+    if port and not host:
+        info["port"] = port
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(info.items()))
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{where}/{quote(dbname, safe='')}"
+        + (f"?{query}" if query else "")
+    )
+
+
+def service_logins(
+    conn: psycopg.Connection[Any],
+    database_url: str,
+    *,
+    read_login: str = API_READ_LOGIN,
+    write_login: str = API_WRITE_LOGIN,
+) -> dict[str, str]:
+    """Create (or give new passwords to) the API's read and write logins; their URLs.
+
+    The read login (group ``geocommuns_api_read``) reads the layers and the store's
+    tables and writes nothing; the write login (``geocommuns_api_write``) may change the
+    layer tables and add journal entries, nothing else. Both inherit their grants from
+    their group, which ``geocommuns publish`` refreshes on every new table, so the logins
+    never need to be made again after a publish. The store's own tables are made here,
+    by the owner, when missing (the write login may not create them).
+
+    Parameters
+    ----------
+    conn
+        An owner connection (autocommit).
+    database_url
+        The owner's URL (host, port and database of the returned URLs).
+    read_login, write_login
+        The logins' names.
+
+    Returns
+    -------
+    dict
+        ``{"read": url, "write": url}``, each with its new password (shown once).
+    """
+    from geocommuns.ingest.journal import ensure_schema as ensure_journal
+    from geocommuns.ingest.sqldb import Db
+
+    if read_login == write_login:
+        msg = f"the read and write logins must differ (both {read_login!r})"
+        raise DbSecurityError(msg)
+    install(conn)
+    ensure_journal(Db(conn, "postgres"))
+    return {
+        "read": login_url(database_url, read_login, create_login(conn, read_login, "api_read")),
+        "write": login_url(database_url, write_login, create_login(conn, write_login, "api_write")),
+    }
 
 
 def disable_login(conn: psycopg.Connection[Any], name: str) -> int:

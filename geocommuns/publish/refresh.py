@@ -171,7 +171,9 @@ def refresh(
 
         territory = territory_from_spec(settings.territory)
         indicators = compute_indicators(living(), layers, territory, today=dt.datetime.now(dt.UTC).date())
-        page, _data = write_dashboard(indicators, territory, settings.path(settings.webmap_dir))
+        page, _data = write_dashboard(
+            indicators, territory, settings.path(settings.webmap_dir), service_from_root(settings.root)
+        )
         return "ok", str(page)
 
     for name, run in (("osm", fetch), ("build", building), ("publish", publishing),

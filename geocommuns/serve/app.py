@@ -26,6 +26,7 @@ from geocommuns.serve.middleware.fast import fast_path
 from geocommuns.serve.middleware.features import features_headers
 from geocommuns.serve.middleware.handoff import hand_off
 from geocommuns.serve.middleware.httpcache import compressed_and_tagged
+from geocommuns.serve.middleware.mount import mounted
 from geocommuns.serve.middleware.paging import last_page_without_next
 from geocommuns.serve.middleware.query import (
     bounded_offset,
@@ -60,6 +61,8 @@ def dispatcher(
     edits: Handler | None = None,
     fast: Handler | None = None,
     restricted: Handler | None = None,
+    *,
+    espace: WSGIApp | None = None,
 ) -> WSGIApp:
     """pygeoapi behind the geocommuns middlewares, in the order a request meets them.
 
@@ -83,6 +86,9 @@ def dispatcher(
         The reads of the ``access: restricted`` collections by the tokens that may read
         them (:class:`geocommuns.serve.restricted.RestrictedReads`; None: none). For
         everyone else pygeoapi answers as for a collection that does not exist.
+    espace
+        The technician web space answering ``/espace/``
+        (:func:`geocommuns.serve.espace.app.espace_from_config`; None: no space).
 
     Returns
     -------
@@ -91,6 +97,8 @@ def dispatcher(
     """
     return stack(
         api,
+        # the technician web space: its own pages and upload cap (the citizens' form below)
+        mounted("/espace", espace, leave=("/espace/signaler",)),
         bounded_bodies(),  # a request body over 1 MB: 413, on every route
         compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
         preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
@@ -190,5 +198,15 @@ def create_app() -> WSGIApp:
 
         restricted = RestrictedReads(config, edits)
     return dispatcher(
-        APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config), restricted
+        APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config), restricted,
+        espace=espace_for(edits),
     )
+
+
+def espace_for(edits: EditService | None) -> WSGIApp | None:
+    """The technician web space on the edit service's living store (None without one)."""
+    if edits is None:
+        return None
+    from geocommuns.serve.espace.app import espace_from_config
+
+    return espace_from_config(edits)

@@ -138,6 +138,7 @@ class _Compiler:
     dialect: Dialect
     geometry: str
     table: str
+    rtree: str | None = None
     params: list[Any] = field(default_factory=list)
     depth: int = 0
     predicates: int = 0
@@ -180,14 +181,23 @@ class _Compiler:
             return self.column(f.name)
         if isinstance(node, ast.Function) and node.name.lower() in {"lower", "casei"}:
             (arg,) = node.arguments
-            return f"lower({self.operand(arg)})"
+            return self.fold("lower", self.operand(arg))
         if isinstance(node, ast.Function) and node.name.lower() == "upper":
             (arg,) = node.arguments
-            return f"upper({self.operand(arg)})"
+            return self.fold("upper", self.operand(arg))
         if isinstance(node, bool | int | float | str | dt.date | dt.datetime):
             return self.bind(node)
         msg = f"unsupported expression {node!r} in filter; supported: {_SUPPORTED}"
         raise FilterError(msg)
+
+    def fold(self, function: str, expression: str) -> str:
+        """``lower``/``upper`` folding every letter (``É`` to ``é``), whatever the
+        database's locale: PostgreSQL's own follow the cluster's ``LC_CTYPE`` (ASCII only
+        under ``C``), so they run under the ICU root collation; SQLite's are replaced by
+        :func:`register_sqlite_functions`."""
+        if self.dialect == "postgis":
+            return f'{function}(({expression})::text COLLATE "und-x-icu")'
+        return f"{function}({expression})"
 
     # -- predicates ----------------------------------------------------------------
 
@@ -217,7 +227,7 @@ class _Compiler:
             lhs = self.operand(node.lhs)
             pattern = self.operand(node.pattern)
             if node.nocase:
-                lhs, pattern = f"lower({lhs})", f"lower({pattern})"
+                lhs, pattern = self.fold("lower", lhs), self.fold("lower", pattern)
             neg = "NOT " if node.not_ else ""
             return f"({lhs} {neg}LIKE {pattern} ESCAPE '\\')"
         if isinstance(node, ast.In):
@@ -280,7 +290,17 @@ class _Compiler:
         wkb = literal.wkb
         col = f"{self.table}.{self.geometry}"
         if self.dialect == "sqlite":
-            return f"gc_spatial('{predicate}', {col}, {self.bind(wkb)})"
+            if self.rtree is None or predicate == "disjoint" or literal.is_empty:
+                return f"gc_spatial('{predicate}', {col}, {self.bind(wkb)})"
+            # every predicate but disjoint implies that the bounds meet: the R-tree finds
+            # the candidates (its float32 bounds are rounded outwards: a superset), the
+            # exact test runs on them only (parameters bound in the order of the text)
+            minx, miny, maxx, maxy = literal.bounds
+            box = (
+                f'{self.table}.fid IN (SELECT id FROM "{self.rtree}" WHERE minx <= {self.bind(maxx)} '
+                f"AND maxx >= {self.bind(minx)} AND miny <= {self.bind(maxy)} AND maxy >= {self.bind(miny)})"
+            )
+            return f"({box} AND gc_spatial('{predicate}', {col}, {self.bind(wkb)}))"
         return f"ST_{predicate.capitalize()}({col}, ST_GeomFromWKB({self.bind(wkb)}, 4326))"
 
 
@@ -310,6 +330,7 @@ def where_from_filter(
     dialect: Dialect,
     geometry: str = "geom",
     table: str = "t",
+    rtree: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Compile a parsed filter into a SQL condition and its parameters.
 
@@ -325,6 +346,10 @@ def where_from_filter(
         The geometry column.
     table
         The alias of the table in the query.
+    rtree
+        ``sqlite`` only: the GeoPackage R-tree of the geometry column
+        (``rtree_<table>_geom``): spatial predicates then test their candidates only,
+        not every row.
 
     Returns
     -------
@@ -339,7 +364,7 @@ def where_from_filter(
         the bounds (:data:`MAX_DEPTH`, :data:`MAX_PREDICATES`, :data:`MAX_IN_VALUES`,
         :data:`MAX_VERTICES`).
     """
-    compiler = _Compiler(fields=fields, dialect=dialect, geometry=geometry, table=table)
+    compiler = _Compiler(fields=fields, dialect=dialect, geometry=geometry, table=table, rtree=rtree)
     try:
         condition = compiler.compile(node)
     except RecursionError:

@@ -46,7 +46,12 @@ _JSON_TYPES = {
     "array": "array",
 }
 _JSON_FORMATS = {"date": "date", "datetime": "date-time", "uri": "uri", "email": "email"}
-
+#: ``numberMatched`` of a filtered query (bbox, property filter, CQL2) is counted up to this
+#: many features; beyond it the count is left out of the answer, as OGC API – Features
+#: allows (``numberMatched`` is optional), so that a dense bbox or filter never costs a
+#: count of the whole table. An unfiltered query always has its exact count (kept by
+#: ``publish`` and the journal's triggers on PostGIS, cached per file on the GeoPackage).
+MATCH_COUNT_CAP = 10_000
 
 
 class ProviderBudgetExceeded(ProviderGenericError):  # type: ignore[misc]
@@ -172,8 +177,9 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
         select_properties: Sequence[str] | None = None,
         skip_geometry: bool = False,
         filterq: Any = None,
-    ) -> tuple[int, int, str]:
-        """One page of features as GeoJSON text: ``numberMatched``, ``numberReturned`` and
+    ) -> tuple[int | None, int, str]:
+        """One page of features as GeoJSON text: ``numberMatched`` (None when a filtered
+        query matches more than :data:`MATCH_COUNT_CAP` features), ``numberReturned`` and
         the JSON array of the features (arguments as :meth:`query`)."""
         raise NotImplementedError
 
@@ -281,7 +287,10 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
             params.append(self.value(name, raw))
         if filterq is not None:
             try:
-                condition, values = where_from_filter(filterq, self._public, dialect=self.dialect)
+                rtree = f"rtree_{self.table}_geom" if self.dialect == "sqlite" else None
+                condition, values = where_from_filter(
+                    filterq, self._public, dialect=self.dialect, rtree=rtree
+                )
             except FilterError as e:
                 raise ProviderInvalidQueryError(str(e), user_msg=str(e)) from e
             clauses.append(condition)
@@ -349,7 +358,8 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
         Returns
         -------
         dict
-            A GeoJSON FeatureCollection with ``numberMatched`` and ``numberReturned``.
+            A GeoJSON FeatureCollection with ``numberReturned`` and ``numberMatched``
+            (left out when a filtered query matches more than :data:`MATCH_COUNT_CAP`).
         """
         matched, _, text = self.page(
             offset=offset, limit=limit, resulttype=resulttype, bbox=bbox, properties=properties,
@@ -357,12 +367,11 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
             filterq=kwargs.get("filterq"),
         )
         features: list[dict[str, Any]] = json.loads(text)
-        return {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": matched,
-            "numberReturned": len(features),
-        }
+        collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+        if matched is not None:
+            collection["numberMatched"] = matched
+        collection["numberReturned"] = len(features)
+        return collection
 
     @crs_transform  # type: ignore[untyped-decorator]
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from pygeoapi.provider.base import (
 from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.serve.cql import register_sqlite_functions, wkb_from_gpkg
 from geocommuns.serve.provider import (
+    MATCH_COUNT_CAP,
     LayerProvider,
     ProviderBudgetExceeded,
     project_path,
@@ -327,7 +328,7 @@ class GeoPackageProvider(LayerProvider):
         select_properties: Sequence[str] | None = None,
         skip_geometry: bool = False,
         filterq: Any = None,
-    ) -> tuple[int, int, str]:
+    ) -> tuple[int | None, int, str]:
         """One page of features as GeoJSON text, never parsed in Python.
 
         Parameters are those of :meth:`query`.
@@ -335,7 +336,8 @@ class GeoPackageProvider(LayerProvider):
         Returns
         -------
         tuple
-            ``numberMatched``, ``numberReturned`` and the JSON array of the features.
+            ``numberMatched`` (None beyond :data:`MATCH_COUNT_CAP` when filtered),
+            ``numberReturned`` and the JSON array of the features.
         """
         columns = self.columns(select_properties)
         source, where, params, key = self._where(bbox, properties, filterq, sorted_=bool(sortby))
@@ -364,15 +366,17 @@ class GeoPackageProvider(LayerProvider):
             raise ProviderQueryError(msg) from e
         return matched, len(rows), "[" + ",".join(r[0] for r in rows) + "]"
 
-    def _count(self, con: sqlite3.Connection, source: str, where: str, params: list[Any]) -> int:
-        """Matching rows; the whole-table count is cached until the file changes."""
+    def _count(self, con: sqlite3.Connection, source: str, where: str, params: list[Any]) -> int | None:
+        """Matching rows; the whole-table count is cached until the file changes; a
+        filtered count stops past :data:`MATCH_COUNT_CAP` (None: more than that)."""
         if not where:
             if self.table not in self._db.counts:
                 sql = f'SELECT count(*) FROM "{self.table}"'
                 self._db.counts[self.table] = con.execute(sql).fetchone()[0]
             return self._db.counts[self.table]
-        count: int = con.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()[0]
-        return count
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {source} {where} LIMIT ?)"
+        count: int = con.execute(sql, [*params, MATCH_COUNT_CAP + 1]).fetchone()[0]
+        return None if count > MATCH_COUNT_CAP else count
 
     def feature_text(self, identifier: str) -> str | None:
         """The feature whose ``id`` is ``identifier`` as GeoJSON text (None when absent)."""

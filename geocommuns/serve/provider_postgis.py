@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -42,7 +42,13 @@ from pygeoapi.provider.base import (
 )
 
 from geocommuns.publish.postgis import LAYERS_TABLE, redact
-from geocommuns.serve.provider import LayerProvider, ProviderBudgetExceeded, ProviderUnavailable
+from geocommuns.serve.provider import (
+    MATCH_COUNT_CAP,
+    LayerProvider,
+    ProviderBudgetExceeded,
+    ProviderUnavailable,
+    settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +96,34 @@ def pool_for(url: str) -> ConnectionPool[Any]:
         return pool
 
 
+def role_url(data: str, purpose: Literal["read", "write"]) -> str:
+    """The URL the API connects to the database ``data`` with, for reads or for writes.
+
+    When ``data`` (a provider's configured URL) is the project's database
+    (``GEOCOMMUNS_DATABASE_URL``), the API reads through ``GEOCOMMUNS_DATABASE_READ_URL``
+    (a login that may write nothing) and writes through ``GEOCOMMUNS_DATABASE_WRITE_URL``
+    (the layer tables and the journal only); each falls back to the owner's URL when
+    unset. Any other URL is used as it is.
+
+    Parameters
+    ----------
+    data
+        The provider's ``data`` (environment substituted).
+    purpose
+        ``read`` (pygeoapi's provider, the fast path) or ``write`` (the edit service).
+
+    Returns
+    -------
+    str
+        The libpq URL to connect with.
+    """
+    current = settings()
+    if not current.database_url or data != current.database_url:
+        return data
+    chosen = current.database_read_url if purpose == "read" else current.database_write_url
+    return chosen or data
+
+
 class PostGISProvider(LayerProvider):
     """pygeoapi feature provider reading one published layer table in PostGIS.
 
@@ -110,7 +144,8 @@ class PostGISProvider(LayerProvider):
                 "set GEOCOMMUNS_DATABASE_URL (e.g. postgresql://user@host:5432/db)"
             )
             raise ProviderConnectionError(msg)
-        self.url = url
+        # the read login when the project's database is configured with separate roles
+        url = self.url = role_url(url, "read")
         try:
             self.pool = pool_for(url)
         except (psycopg.Error, PoolTimeout) as e:
@@ -186,13 +221,21 @@ class PostGISProvider(LayerProvider):
         params += values
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
-    def _count(self, where: str, params: list[Any]) -> int:
+    def _count(self, where: str, params: list[Any]) -> int | None:
+        """Matching rows: the layer's kept count when unfiltered, else counted up to
+        :data:`MATCH_COUNT_CAP` (None: more than that)."""
         if not where:
             rows = self._run(f"SELECT features FROM {LAYERS_TABLE} WHERE layer = %s", [self.table])
             if rows:
                 return int(rows[0][0])
-        rows = self._run(f'SELECT count(*) FROM "{self.table}" t {where}', params)
-        return int(rows[0][0])
+            rows = self._run(f'SELECT count(*) FROM "{self.table}" t', [])
+            return int(rows[0][0])
+        rows = self._run(
+            f'SELECT count(*) FROM (SELECT 1 FROM "{self.table}" t {where} LIMIT %s) c',
+            [*params, MATCH_COUNT_CAP + 1],
+        )
+        count = int(rows[0][0])
+        return None if count > MATCH_COUNT_CAP else count
 
     # -- pygeoapi interface ------------------------------------------------------------
 
@@ -208,7 +251,7 @@ class PostGISProvider(LayerProvider):
         select_properties: Sequence[str] | None = None,
         skip_geometry: bool = False,
         filterq: Any = None,
-    ) -> tuple[int, int, str]:
+    ) -> tuple[int | None, int, str]:
         """One page of features as GeoJSON text assembled by PostgreSQL.
 
         Parameters are those of :meth:`query`.
@@ -216,7 +259,8 @@ class PostGISProvider(LayerProvider):
         Returns
         -------
         tuple
-            ``numberMatched``, ``numberReturned`` and the JSON array of the features.
+            ``numberMatched`` (None beyond :data:`MATCH_COUNT_CAP` when filtered),
+            ``numberReturned`` and the JSON array of the features.
         """
         columns = self.columns(select_properties)
         where, params = self._where(bbox, properties, filterq)

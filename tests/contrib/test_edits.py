@@ -17,6 +17,7 @@ GDAL on that file).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import socket
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import shapely
 from ogcserver import sample_database, served_sample
@@ -35,6 +37,7 @@ from geocommuns.contrib.auth import add_user, authenticate, list_users, revoke_u
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.ingest.journal import ensure_schema as ensure_journal
 from geocommuns.ingest.sqldb import Db, connect_postgis, gpkg_writer, open_readonly
+from geocommuns.publish.dbsecurity import service_logins
 
 pytestmark = pytest.mark.slow  # a real server per backend, hundreds of HTTP round trips
 
@@ -103,6 +106,28 @@ class Env:
     tokens: dict[str, str | None]
     layers: dict[str, LayerDef]
     serial: itertools.count  # type: ignore[type-arg]
+    #: PostGIS: the API's read and write logins (``geocommuns db-roles``) it serves with.
+    logins: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+#: The API's logins on PostGIS (cluster-wide names: this module's own).
+LOGINS = {"read": "t_edits_lecture", "write": "t_edits_ecriture"}
+
+
+@contextlib.contextmanager
+def separate_roles(database_url: str | None) -> Iterator[None]:
+    """On PostGIS, a server started inside is configured as an operator would: the owner's
+    URL, and the read and write logins ``geocommuns db-roles`` made."""
+    if database_url is None:
+        yield
+        return
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        urls = service_logins(owner, database_url, read_login=LOGINS["read"], write_login=LOGINS["write"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEOCOMMUNS_DATABASE_URL", database_url)
+        mp.setenv("GEOCOMMUNS_DATABASE_READ_URL", urls["read"])
+        mp.setenv("GEOCOMMUNS_DATABASE_WRITE_URL", urls["write"])
+        yield
 
 
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
@@ -111,7 +136,9 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     backend = str(request.param)
     database_url = sample_database(request, backend)
     folder = tmp_path_factory.mktemp(f"edits-{backend}")
-    with served_sample(folder, layers, backend, database_url=database_url) as srv:
+    with contextlib.ExitStack() as started:
+        with separate_roles(database_url):  # the server's environment, at its start
+            srv = started.enter_context(served_sample(folder, layers, backend, database_url=database_url))
         if backend == "postgis":
             assert srv.database_url
             store = StoreView(pg=connect_postgis(srv.database_url))
@@ -131,7 +158,8 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                 }
                 revoke_user(db, "ancien")
                 ensure_journal(db)
-            yield Env(srv.url, backend, store, tokens, layers, itertools.count())
+            yield Env(srv.url, backend, store, tokens, layers, itertools.count(),
+                      LOGINS if backend == "postgis" else {})
         finally:
             if store.pg is not None:
                 store.pg.close()
@@ -546,3 +574,21 @@ def test_tokens_expire(env: Env) -> None:
     expired = HTTP.get(url, headers={"Authorization": f"Bearer {soon}"}, timeout=30)
     assert expired.status_code == 401 and "expired" in expired.json()["description"]
     assert HTTP.get(url, headers={"Authorization": f"Bearer {later}"}, timeout=30).status_code == 200
+
+
+def test_the_api_connects_with_its_own_roles(env: Env) -> None:
+    """PostGIS: pygeoapi's provider and the fast path read as the read login, the edit
+    service writes as the write login; the server holds no owner connection."""
+    if env.backend != "postgis":
+        pytest.skip("database logins exist on PostGIS only")
+    fid, _ = create(env, "equipements", IN_A, role="contributor_cahors")
+    page = HTTP.get(f"{env.url}/collections/equipements/items", params={"f": "json", "limit": 3}, timeout=30)
+    html = HTTP.get(f"{env.url}/collections/equipements/items", params={"f": "html", "limit": 3}, timeout=30)
+    item = HTTP.get(f"{env.url}/collections/equipements/items/{fid}", params={"f": "json"}, timeout=30)
+    assert (page.status_code, html.status_code, item.status_code) == (200, 200, 200)
+    assert env.store.pg is not None
+    sessions = set(env.store.pg.execute(
+        "SELECT usename, application_name FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name LIKE 'geocommuns%%'"
+    ).fetchall())
+    assert sessions == {(env.logins["read"], "geocommuns"), (env.logins["write"], "geocommuns-edits")}

@@ -50,6 +50,21 @@ def test_page_is_french_self_contained_and_escaped(sample_indicators, grand_caho
     assert page.count("<svg") == 4
 
 
+def test_page_names_the_service_files_epci_contact_and_licence(sample_indicators, grand_cahors):
+    from geocommuns.definitions.service import Service, service_from_root
+
+    raw = service_from_root(ROOT).model_dump(mode="json")
+    raw.update(
+        epci={"name": "EPCI <de test>", "siren": "123456789"},
+        contact={"name": "Service SIG (test)", "email": "sig@example.fr"},
+        licence={"id": "odbl-1.0", "title": "ODbL 1.0", "url": "https://example.org/odbl"},
+    )
+    page = render_html(sample_indicators, grand_cahors, Service.model_validate(raw))
+    assert "<title>Indicateurs du SIG commun – EPCI &lt;de test&gt;</title>" in page
+    assert "Contact : Service SIG (test) (sig@example.fr)." in page
+    assert "Données des communes sous ODbL 1.0" in page
+
+
 def test_dashboard_renders_its_plots_in_headless_chromium(sample_indicators, grand_cahors, tmp_path):
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright

@@ -34,6 +34,7 @@ from geocommuns.ingest.store import read_layer, write_geopackage
 from geocommuns.publish import dbsecurity
 from geocommuns.publish.postgis import publish
 from geocommuns.publish.rulecheck import rule_problems
+from geocommuns.serve.provider_postgis import pool_for
 from geocommuns.settings import Settings
 
 CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
@@ -363,11 +364,9 @@ def test_a_refresh_keeps_a_login_edit(tmp_path: Path, own_database_url: str, lay
 def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers: dict[str, LayerDef]) -> None:
     """The API's read role writes nothing; its write role writes the layers and the journal only."""
     owner = secured["owner"]
-    info = psycopg.conninfo.conninfo_to_dict(database_url)
-    urls = {}
-    for kind in ("api_read", "api_write"):
-        password = dbsecurity.create_login(owner, f"m_{kind}", kind)
-        urls[kind] = psycopg.conninfo.make_conninfo(**{**info, "user": f"m_{kind}", "password": password})  # type: ignore[arg-type]
+    made = dbsecurity.service_logins(owner, database_url, read_login="m_api_read", write_login="m_api_write")
+    urls = {"api_read": made["read"], "api_write": made["write"]}
+    assert urls["api_read"].startswith("postgresql://m_api_read:")
     since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
     before = _rows(owner, "equipements")
     denied = psycopg.errors.InsufficientPrivilege
@@ -379,7 +378,17 @@ def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers
             "INSERT INTO geocommuns_journal (actor, role, via, layer, feature_id, action) "
             "VALUES ('x', 'admin', 'api', 'wifi', 'x', 'delete')",
             "UPDATE geocommuns_users SET role = 'admin'", "CREATE TABLE intrus (x int)",
+            "INSERT INTO wifi (nom, geom) VALUES ('x', ST_SetSRID(ST_MakePoint(1.44, 44.45), 4326))",
+            "CREATE TABLE IF NOT EXISTS geocommuns_journal (x int)", "TRUNCATE geocommuns_journal",
         ):
+            with pytest.raises(denied):
+                conn.execute(statement)
+    # The API's read pool (pygeoapi's provider, the fast path): even a session that turns
+    # read-only transactions off cannot write.
+    with pool_for(urls["api_read"]).connection() as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        for statement in ("DELETE FROM wifi", "UPDATE equipements SET nom = 'x'",
+                          "INSERT INTO geocommuns_meta (key, value) VALUES ('x', 'y')", "CREATE TABLE intrus (x int)"):
             with pytest.raises(denied):
                 conn.execute(statement)
     with psycopg.connect(urls["api_write"], autocommit=True) as conn:
@@ -398,6 +407,9 @@ def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers
             "UPDATE geocommuns_users SET role = 'admin'", "DELETE FROM geocommuns_journal",
             "UPDATE geocommuns_journal SET actor = 'x'", "DROP TABLE equipements",
             "CREATE TABLE intrus (x int)", "UPDATE geocommuns_meta SET value = 'x'",
+            "INSERT INTO geocommuns_meta (key, value) VALUES ('x', 'y')", "DELETE FROM geocommuns_communes",
+            "CREATE TABLE IF NOT EXISTS geocommuns_journal (x int)", "ALTER TABLE wifi ADD COLUMN x int",
+            "TRUNCATE equipements", "DELETE FROM geocommuns_conflicts", "DELETE FROM geocommuns_layers",
         ):
             with pytest.raises(denied):
                 conn.execute(statement)
