@@ -666,6 +666,40 @@ def users_revoke_command(name: Annotated[str, typer.Argument(help="The user to r
     console.print(f"user {name} revoked{extra}", highlight=False)
 
 
+@app.command("db-roles")
+def db_roles_command(
+    read_login: Annotated[str, typer.Option(help="The API's read login.")] = "geocommuns_api_lecture",
+    write_login: Annotated[str, typer.Option(help="The API's write login (Part 4 edits).")] = "geocommuns_api_ecriture",
+) -> None:
+    """Create the API's two PostgreSQL logins (or give them new passwords); print their URLs once.
+
+    Run it with the owner's GEOCOMMUNS_DATABASE_URL; put the printed lines in the service's
+    environment (GEOCOMMUNS_DATABASE_READ_URL, GEOCOMMUNS_DATABASE_WRITE_URL). Their
+    grants come from group roles that every publish refreshes.
+    """
+    import psycopg
+
+    from geocommuns.contrib.auth import ensure_schema as ensure_users
+    from geocommuns.publish.dbsecurity import service_logins
+
+    settings = Settings()
+    if not settings.database_url:
+        _fail(GeocommunsError("set GEOCOMMUNS_DATABASE_URL (the owner's URL) first"))
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            ensure_users(conn)
+            urls = service_logins(conn, settings.database_url, read_login=read_login, write_login=write_login)
+    except _store_errors() as e:
+        _fail(e)
+    console.print(
+        "API logins ready; their passwords are shown once: put these lines in the service's "
+        "environment (never in a committed file):",
+        highlight=False,
+    )
+    print(f"GEOCOMMUNS_DATABASE_READ_URL={urls['read']}")
+    print(f"GEOCOMMUNS_DATABASE_WRITE_URL={urls['write']}")
+
+
 def _active_user(settings: Settings, name: str) -> Principal:
     """The active user ``name`` of the PostGIS living store (QGIS editing needs PostGIS)."""
     from geocommuns.contrib.auth import find_user

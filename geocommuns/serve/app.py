@@ -154,7 +154,15 @@ def edit_service_from_config(config: ServiceConfig) -> EditService | None:
     current = settings()
     every = layer_definitions(project_path(current.layers_dir))
     layers = {t: every[t] for t in tables if t in every}
-    store: LivingStore = PostgisStore(data) if backend == "postgis" else GeoPackageStore(project_path(data))
+    store: LivingStore
+    if backend == "postgis":
+        from geocommuns.serve.provider_postgis import role_url
+
+        # the write login: the layer tables and the journal, no schema change (publish
+        # made the tables); the owner's URL when no separate roles are configured
+        store = PostgisStore(role_url(data, "write"), owner=False)
+    else:
+        store = GeoPackageStore(project_path(data))
     return EditService(store, layers, current.territory)
 
 
