@@ -122,7 +122,7 @@ def validate_command(
     encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding.")] = None,
     delimiter: Annotated[str | None, typer.Option("--delimiter", help="CSV delimiter.")] = None,
     territory: Annotated[
-        str | None, typer.Option("--territory", help="e.g. epci:200023737, departement:46.")
+        str | None, typer.Option("--territory", help="e.g. epci:SIREN, departement:46.")
     ] = None,
     report_json: Annotated[
         Path | None, typer.Option("--report", help="Also write the full report as JSON here.")
@@ -547,7 +547,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 
 @users_app.command("add")
 def users_add_command(
-    name: Annotated[str, typer.Argument(help="User name, e.g. cahors-sig.")],
+    name: Annotated[str, typer.Argument(help="User name, e.g. sig-mairie.")],
     role: Annotated[str, typer.Option(help="reader, partner, contributor, editor or admin.")] = "contributor",
     commune: Annotated[str | None, typer.Option(help="A contributor's commune (INSEE).")] = None,
     epci: Annotated[str | None, typer.Option(help="A contributor's EPCI (SIREN).")] = None,

@@ -70,7 +70,7 @@ class Epci(ServiceModel):
     def _check_siren(cls, value: str) -> str:
         if not _SIREN.match(value):
             raise ValueError(
-                "a SIREN has 9 digits, e.g. 200023737 (see annuaire-entreprises.data.gouv.fr)"
+                "a SIREN has 9 digits (look it up on annuaire-entreprises.data.gouv.fr)"
             )
         return value
 
@@ -210,7 +210,7 @@ class Service(ServiceModel):
         if not _TERRITORY.match(value):
             raise ValueError(
                 f"{value!r} is not a territory spec: write epci:SIREN, departement:CODE or "
-                "communes:INSEE,INSEE (e.g. epci:200023737)"
+                "communes:INSEE,INSEE (e.g. epci:123456789 for an EPCI's SIREN)"
             )
         return value
 
