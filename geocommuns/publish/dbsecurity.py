@@ -15,6 +15,11 @@ their own. The database itself then enforces what the API enforces:
   ``geocommuns_users`` at each statement, so adding or revoking a user needs no DDL on the
   layer tables; a change of a row the user may not edit, or moving a feature out of their
   territory, is refused with a French message;
+- **sensitive values per row**: in the table, only admins (and the API's read role) may
+  read the sensitive columns; each layer has a view, ``<layer>_qgis`` (security barrier),
+  showing every column with the sensitive values of the rows the login may edit and NULL
+  elsewhere (a contributor reads their territory's, never another commune's; readers and
+  partners never). QGIS projects read and edit the layers through these views;
 - **triggers compute what is computed** whatever the client sends (``id``, ``code_insee``,
   ``commune``, ``epci`` from the geometry and the ``geocommuns_communes`` table,
   ``longitude``/``latitude``, source, licence, attribution, provenance, ``date_maj``),
@@ -318,12 +323,15 @@ def secure_layer(cur: psycopg.Cursor[Any], layer: LayerDef, table: str) -> None:
     editors = sql.SQL(", ").join(map(sql.Identifier, EDITING_GROUPS))
     # Readers see the public layers only; partners the restricted ones too (public fields).
     public_readers = [GROUPS["partner"], *([GROUPS["reader"]] if layer.access == "public" else [])]
+    # Contributors and editors read the sensitive columns of the rows they may edit only:
+    # through the layer's view (:func:`_view_statements`), never in the table.
+    row_readers = sql.SQL(", ").join(map(sql.Identifier, [*public_readers, GROUPS["contributor"], GROUPS["editor"]]))
     statements: list[sql.Composed] = [
         sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(t),
-        sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
-            public_cols, t, sql.SQL(", ").join(map(sql.Identifier, public_readers))),
-        sql.SQL("GRANT SELECT ON {} TO {}, {}").format(t, editors, sql.Identifier(API_READ)),
-        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}, {}").format(t, editors, sql.Identifier(API_WRITE)),
+        sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(public_cols, t, row_readers),
+        sql.SQL("GRANT SELECT ON {} TO {}, {}").format(t, sql.Identifier(GROUPS["admin"]), sql.Identifier(API_READ)),
+        sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(t, editors),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(t, sql.Identifier(API_WRITE)),
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(t),
         sql.SQL("CREATE POLICY geocommuns_read ON {} FOR SELECT USING (true)").format(t),
         sql.SQL("CREATE POLICY geocommuns_api_write ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
@@ -360,8 +368,71 @@ def secure_layer(cur: psycopg.Cursor[Any], layer: LayerDef, table: str) -> None:
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
                     t, sql.Identifier(constraint_name(layer, f.name, kind)), expression)
             )
+    statements += _view_statements(layer, table, public_readers)
     for statement in statements:
         cur.execute(statement)
+
+
+def view_name(layer: LayerDef) -> str:
+    """The view QGIS projects read and edit a layer through (``<layer>_qgis``)."""
+    return f"{layer.id}_qgis"
+
+
+def _view_statements(layer: LayerDef, table: str, readers: list[str]) -> list[sql.Composed]:
+    """The layer's view: every column, sensitive values only on the rows the login may edit.
+
+    The view (``security_barrier``, owned by the owner) shows a sensitive value where
+    ``geocommuns_may_write`` allows the session's login (the API's rule: a contributor's
+    territory, an editor's layers, an admin everywhere), NULL elsewhere, so QGIS can read
+    every column of it. Writes through the view go to the table by an INSTEAD OF trigger
+    run as the owner, in which the table's own triggers still judge the session's login
+    (rights, place, computed fields, journal); a sensitive value the login left
+    unchanged keeps the stored one.
+    """
+    t = sql.Identifier(table)
+    v = sql.Identifier(view_name(layer))
+    fn = sql.Identifier(f"geocommuns_{layer.id}_qgis_write")
+    where = sql.SQL("geocommuns_may_write({}, t.code_insee, t.epci)").format(sql.Literal(layer.id))
+    shown = [
+        sql.SQL("CASE WHEN {} THEN t.{} END AS {}").format(where, sql.Identifier(f.name), sql.Identifier(f.name))
+        if f.sensitive else sql.SQL("t.{}").format(sql.Identifier(f.name))
+        for f in layer.fields
+    ]
+    names = [*(f.name for f in layer.fields), "geom"]
+    columns = sql.SQL(", ").join(map(sql.Identifier, names))
+    new_values = sql.SQL(", ").join(sql.SQL("NEW.{}").format(sql.Identifier(n)) for n in names)
+    sets = sql.SQL(", ").join(
+        sql.SQL("{0} = CASE WHEN NEW.{0} IS NOT DISTINCT FROM OLD.{0} THEN t.{0} ELSE NEW.{0} END").format(
+            sql.Identifier(f.name))
+        if f.sensitive else sql.SQL("{0} = NEW.{0}").format(sql.Identifier(f.name))
+        for f in layer.fields
+    )
+    body = sql.SQL("""
+CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {layer} ({columns}) VALUES ({new_values}) RETURNING fid INTO NEW.fid;
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE {layer} t SET {sets}, geom = NEW.geom WHERE t.fid = OLD.fid;
+        RETURN NEW;
+    END IF;
+    DELETE FROM {layer} WHERE fid = OLD.fid;
+    RETURN OLD;
+END $$""").format(fn=fn, layer=sql.Identifier(layer.id), columns=columns, new_values=new_values, sets=sets)
+    editors = sql.SQL(", ").join(map(sql.Identifier, EDITING_GROUPS))
+    return [
+        sql.SQL("DROP VIEW IF EXISTS {}").format(v),
+        sql.SQL("CREATE VIEW {} WITH (security_barrier = true) AS SELECT t.fid, {}, t.geom FROM {} t").format(
+            v, sql.SQL(", ").join(shown), t),
+        body,
+        sql.SQL("CREATE TRIGGER geocommuns_write INSTEAD OF INSERT OR UPDATE OR DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()").format(v, fn),
+        sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(v),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(v, sql.SQL(", ").join(map(sql.Identifier, readers))),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(v, editors),
+    ]
 
 
 def grant_store_tables(conn: psycopg.Connection[Any]) -> None:
@@ -370,7 +441,7 @@ def grant_store_tables(conn: psycopg.Connection[Any]) -> None:
     Both read them; the write role may also add journal entries, nothing else (the ETag
     secret is made here, by the owner, so that the write role only reads it).
     """
-    from geocommuns.ingest.journal import META_TABLE, etag_secret
+    from geocommuns.ingest.journal import META_TABLE, REVIEWS_TABLE, etag_secret
     from geocommuns.ingest.sqldb import Db
 
     if conn.execute("SELECT to_regclass(%s)", [META_TABLE]).fetchone() != (None,):
@@ -386,6 +457,15 @@ def grant_store_tables(conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(
             sql.Identifier(JOURNAL_TABLE), sql.Identifier(API_WRITE)))
         seq = conn.execute("SELECT pg_get_serial_sequence(%s, 'seq')", [JOURNAL_TABLE]).fetchone()
+        if seq and seq[0]:
+            conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+                sql.SQL(seq[0]), sql.Identifier(API_WRITE)))
+    if conn.execute("SELECT to_regclass(%s)", [REVIEWS_TABLE]).fetchone() != (None,):
+        # the review queue: the write role queues citizens' reports and technicians'
+        # submissions and records decisions; the read role never sees it (e-mails)
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
+            sql.Identifier(REVIEWS_TABLE), sql.Identifier(API_WRITE)))
+        seq = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [REVIEWS_TABLE]).fetchone()
         if seq and seq[0]:
             conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
                 sql.SQL(seq[0]), sql.Identifier(API_WRITE)))

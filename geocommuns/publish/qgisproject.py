@@ -1,6 +1,7 @@
 """geocommuns.publish.qgisproject: a QGIS project per technician, to edit the layers in PostGIS.
 
-The project holds the five layers read from PostGIS through a ``pg_service.conf`` service
+The project holds the five layers read from PostGIS (each through its view, which shows
+sensitive values only on the rows the user may edit) through a ``pg_service.conf`` service
 named after the user (:func:`service_entry`): no password is ever written in it, QGIS asks
 for it (or reads ``~/.pgpass``). Layers carry their French names and colours, enum fields
 are drop-down value maps, computed fields are read-only (the database computes them
@@ -29,6 +30,7 @@ import psycopg
 
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import GeocommunsError
+from geocommuns.publish.dbsecurity import view_name
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 #: Role kinds whose logins write nothing (contrib.auth.READ_ONLY_ROLES).
@@ -99,8 +101,8 @@ def project_spec(
                 "name": f.name,
                 "title": f.title,
                 "read_only": f.computed or not editable,
-                # The database grants sensitive columns to editing roles only; a user who
-                # may edit no feature of the layer has no business reading them either.
+                # The layer's view shows a sensitive value only on the rows the login may
+                # edit: a user who may edit no feature of the layer never sees one.
                 "hidden": f.sensitive and not editable,
                 "value_map": [[_label(v), v] for v in f.constraints.enum]
                 if f.constraints.enum and f.type == "string" else None,
@@ -108,7 +110,7 @@ def project_spec(
             for f in layer.fields
         ]
         specs.append({
-            "id": layer.id, "title": layer.title.fr, "colour": layer.style.colour,
+            "id": layer.id, "table": view_name(layer), "title": layer.title.fr, "colour": layer.style.colour,
             "editable": editable, "fields": fields,
         })
     if commune:
@@ -141,7 +143,7 @@ project.setTitle("geocommuns")
 problems = []
 for L in spec["layers"]:
     uri = (f"service='{spec['service']}' key='fid' srid=4326 type=Point "
-           f"checkPrimaryKeyUnicity='0' table=\"public\".\"{L['id']}\" (geom)")
+           f"checkPrimaryKeyUnicity='0' table=\"public\".\"{L['table']}\" (geom)")
     layer = QgsVectorLayer(uri, L["title"], "postgres")
     if not layer.isValid():
         problems.append(f"{L['id']}: {layer.error().summary()}")

@@ -33,7 +33,9 @@ from qgis.core import (
 
 
 def _layers(project: QgsProject) -> dict[str, object]:
-    return {layer.dataProvider().uri().table(): layer for layer in project.mapLayers().values()}
+    # keyed by layer id: each layer reads its view, <layer>_qgis
+    return {layer.dataProvider().uri().table().removesuffix("_qgis"): layer
+            for layer in project.mapLayers().values()}
 
 
 def describe(project: QgsProject) -> dict[str, object]:

@@ -55,6 +55,7 @@ ATTEMPTS = (
     ("update", "inside"), ("update", "outside"), ("update", "moving_out"),
     ("delete", "inside"), ("delete", "outside"),
     ("select_sensitive", "inside"), ("select_sensitive", "outside"),
+    ("view_sensitive", "inside"), ("view_sensitive", "outside"),
 )
 
 
@@ -155,8 +156,11 @@ def _may(kind: str, layer: str, insee: str) -> bool:
 def _expected(kind: str, layer: str, action: str, place: str) -> bool:
     if ROLES[kind][1]:
         return False
-    if action == "select_sensitive":
-        return kind not in {"reader", "partner"}
+    target_insee = PRADINES if place == "outside" else CAHORS
+    if action == "select_sensitive":  # in the table: the admin only (every row)
+        return kind == "admin"
+    if action == "view_sensitive":  # through the layer's view: the rows the login may edit
+        return _may(kind, layer, target_insee)
     target = PRADINES if place == "outside" else CAHORS
     allowed = _may(kind, layer, target)
     if place == "moving_out":
@@ -170,7 +174,7 @@ CELLS = [
     (k, lay, a, p)
     for k, lay, (a, p) in itertools.product(
         ROLES, ("equipements", "conteneurs", "telesante", "tiers_lieux", "wifi"), ATTEMPTS)
-    if a != "select_sensitive" or lay in SENSITIVE_LAYERS
+    if not a.endswith("_sensitive") or lay in SENSITIVE_LAYERS
 ]
 
 
@@ -206,6 +210,14 @@ def test_role_matrix(secured: dict[str, Any], layers: dict[str, LayerDef], kind:
                 conn.execute(f"UPDATE {layer_id} SET nom = 'Modifié', code_insee = '99999' WHERE id = %s", [target])
             elif action == "delete":
                 conn.execute(f"DELETE FROM {layer_id} WHERE id = %s", [target])
+            elif action == "view_sensitive":
+                row = conn.execute(f"SELECT {', '.join(sensitive)} FROM {layer_id}_qgis WHERE id = %s",
+                                   [target]).fetchone()
+                assert row is not None  # every login that may read the view sees every row
+                if any(v is None for v in row):
+                    outcome, error = "masked", "sensitive values masked"
+                else:
+                    assert row == tuple(before[target][n] for n in sensitive)
             else:
                 conn.execute(f"SELECT {', '.join(sensitive)} FROM {layer_id} WHERE id = %s", [target]).fetchall()
     except psycopg.Error as e:
@@ -213,7 +225,9 @@ def test_role_matrix(secured: dict[str, Any], layers: dict[str, LayerDef], kind:
     after = _rows(owner, layer_id)
     entries = _journal(owner, since)
     try:
-        assert outcome == ("ok" if expected else "refused"), error
+        # a login that may not read a row's sensitive values sees them masked in the view
+        masked = action == "view_sensitive" and not ROLES[kind][1]
+        assert outcome == ("ok" if expected else "masked" if masked else "refused"), error
         writes = action in {"insert", "update", "delete"}
         if not expected or not writes:
             assert after == before
@@ -450,3 +464,34 @@ def test_restricted_layers(secured: dict[str, Any], database_url: str, layers: d
         publish(database_url, secured["gpkg"], {"telesante": layers["telesante"]}, communes=grand_cahors.communes)
         owner.execute("DROP TABLE baseline_telesante")
         owner.execute("CREATE TABLE baseline_telesante AS TABLE telesante")
+
+
+def test_writes_through_the_view(secured: dict[str, Any]) -> None:
+    """QGIS edits through the layer's view: the table's rules judge the login, one journal
+    entry, a sensitive value left unchanged is kept, readers and partners write nothing."""
+    owner = secured["owner"]
+    since = int(owner.execute("SELECT coalesce(max(seq), 0) FROM geocommuns_journal").fetchone()[0])
+    before = _rows(owner, "wifi")
+    try:
+        with psycopg.connect(secured["urls"]["contributor_cahors"], autocommit=True) as conn:
+            conn.execute("UPDATE wifi_qgis SET nom = 'Renommé' WHERE id = 'test-wifi--1'")
+            conn.execute("UPDATE wifi_qgis SET adresse_mac = 'AA:BB:CC:DD:EE:FF' WHERE id = 'test-wifi--2'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="Pradines"):
+                conn.execute("UPDATE wifi_qgis SET nom = 'x' WHERE id = 'test-wifi--3'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="Pradines"):
+                conn.execute("DELETE FROM wifi_qgis WHERE id = 'test-wifi--3'")
+        for kind in ("partner", "reader"):
+            with psycopg.connect(secured["urls"][kind], autocommit=True) as conn, \
+                    pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("UPDATE wifi_qgis SET nom = 'x' WHERE id = 'test-wifi--1'")
+        after = _rows(owner, "wifi")
+        assert after["test-wifi--1"]["nom"] == "Renommé"
+        assert after["test-wifi--1"]["adresse_mac"] == before["test-wifi--1"]["adresse_mac"]
+        assert after["test-wifi--2"]["adresse_mac"] == "AA:BB:CC:DD:EE:FF"
+        assert after["test-wifi--3"] == before["test-wifi--3"]
+        entries = _journal(owner, since)
+        assert [(e[0], e[2], e[4], e[5]) for e in entries] == [
+            ("m_cahors", "qgis", "test-wifi--1", "update"), ("m_cahors", "qgis", "test-wifi--2", "update")]
+        assert entries[0][7] == after["test-wifi--1"]
+    finally:
+        _restore(owner, "wifi", since)

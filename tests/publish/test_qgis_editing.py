@@ -119,6 +119,7 @@ def test_a_cahors_technician_edits_from_qgis(
             assert shown["valid"] and not shown["read_only"], layer_id
             assert shown["name"] == layer.title.fr
             assert f"service='geocommuns-{USER}'" in shown["source"] and "password" not in shown["source"]
+            assert f'table="public"."{layer_id}_qgis"' in shown["source"]  # the view
             for f in layer.fields:
                 assert shown["fields"][f.name]["read_only"] == f.computed, (layer_id, f.name)
                 assert shown["fields"][f.name]["alias"] == f.title
