@@ -30,6 +30,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,17 @@ class Conflation:
         return out
 
 
-def _fold_words(text: str) -> list[str]:
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1 << 16)
+def _folded(text: str) -> tuple[str, ...]:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return [ABBREVIATIONS.get(w, w) for w in re.findall(r"[a-z0-9]+", ascii_text.lower())]
+    return tuple(ABBREVIATIONS.get(w, w) for w in _WORD.findall(ascii_text.lower()))
+
+
+def _fold_words(text: str) -> list[str]:
+    return list(_folded(text))
 
 
 def _replace_phrase(
@@ -149,22 +158,32 @@ def normalise_name(
     str
         Space-separated words (empty only when the name has no letter or digit).
     """
-    words = _fold_words(name or "")
-    for phrase, canonical in (synonyms or {}).items():
-        words = _replace_phrase(words, _fold_words(phrase), _fold_words(canonical))
+    return _normalised(
+        name or "", tuple(stop_words), commune or "", tuple((synonyms or {}).items())
+    )
+
+
+@lru_cache(maxsize=1 << 17)
+def _normalised(
+    name: str, stop_words: tuple[str, ...], commune: str, synonyms: tuple[tuple[str, str], ...]
+) -> str:
+    """``normalise_name`` on hashable arguments, cached: layers repeat names and phrases."""
+    words = _fold_words(name)
+    for phrase, canonical in synonyms:
+        words = _replace_phrase(words, _folded(phrase), _folded(canonical))
     words = [w for w in words if w not in STOP_WORDS]
     for phrase in stop_words:
-        kept = _replace_phrase(words, [w for w in _fold_words(phrase) if w not in STOP_WORDS])
+        kept = _replace_phrase(words, [w for w in _folded(phrase) if w not in STOP_WORDS])
         words = kept or words
     if commune:
-        own = set(_fold_words(commune)) - STOP_WORDS
+        own = set(_folded(commune)) - STOP_WORDS
         kept = [w for w in words if w not in own]
         words = kept or words
     return " ".join(words)
 
 
 def _only_commune(words: str, commune: str | None) -> bool:
-    return bool(commune) and set(words.split()) <= set(_fold_words(commune or ""))
+    return bool(commune) and set(words.split()) <= set(_folded(commune or ""))
 
 
 def _ratio(left: str, right: str) -> float | None:
@@ -269,6 +288,13 @@ def candidate_pairs(
 def _missing(value: Any) -> bool:
     if value is None:
         return True
+    kind = type(value)
+    if kind is str:
+        return not value.strip()
+    if kind is float:
+        return bool(value != value)  # NaN
+    if kind is int or kind is bool:
+        return False
     if isinstance(value, (list, tuple, dict)):
         return len(value) == 0
     if isinstance(value, str):
@@ -456,7 +482,7 @@ def conflate(
         return Conflation(features=frame, pairs=pairs)
     # only the features being merged become records (cheap on 100,000-feature layers)
     involved = sorted({k for group in groups for k in group})
-    rows = frame.iloc[involved].drop(columns=frame.geometry.name).to_dict("records")
+    rows = _records(frame.iloc[involved].drop(columns=frame.geometry.name))
     records = dict(zip(involved, rows, strict=True))
     geometries = dict(zip(involved, frame.geometry.iloc[involved].tolist(), strict=True))
     merged_records: list[dict[str, Any]] = []
@@ -476,6 +502,13 @@ def conflate(
     merged = features_frame(layer, merged_records, merged_geometries)
     out = gpd.GeoDataFrame(pd.concat([kept, merged], ignore_index=True), crs=frame.crs)
     return Conflation(features=out, pairs=pairs, merged_away=merged_away)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")``, column by column (several times faster on wide frames)."""
+    columns = [str(c) for c in frame.columns]
+    values = [frame[c].tolist() for c in frame.columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def merge_records(

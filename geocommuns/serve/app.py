@@ -33,6 +33,7 @@ from geocommuns.serve.middleware.query import (
     known_parameters_only,
     normalised_query,
 )
+from geocommuns.serve.middleware.reports import citizen_reports, report_form_for
 from geocommuns.serve.middleware.static import static_files, vendored_libraries
 from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
 from geocommuns.serve.wsgi import Handler, Middleware, WSGIApp
@@ -62,6 +63,7 @@ def dispatcher(
     fast: Handler | None = None,
     restricted: Handler | None = None,
     *,
+    reports: Handler | None = None,
     espace: WSGIApp | None = None,
 ) -> WSGIApp:
     """pygeoapi behind the geocommuns middlewares, in the order a request meets them.
@@ -86,8 +88,11 @@ def dispatcher(
         The reads of the ``access: restricted`` collections by the tokens that may read
         them (:class:`geocommuns.serve.restricted.RestrictedReads`; None: none). For
         everyone else pygeoapi answers as for a collection that does not exist.
+    reports
+        The citizens' « Signaler une erreur » form at ``/espace/signaler``
+        (:class:`geocommuns.serve.middleware.reports.ReportForm`; None: no reports).
     espace
-        The technician web space answering ``/espace/``
+        The technician web space answering the rest of ``/espace/``
         (:func:`geocommuns.serve.espace.app.espace_from_config`; None: no space).
 
     Returns
@@ -102,6 +107,7 @@ def dispatcher(
         bounded_bodies(),  # a request body over 1 MB: 413, on every route
         compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
         preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
+        citizen_reports(reports),  # /espace/signaler: the citizens' report form
         hand_off(restricted),  # restricted collections read with a token allowed to
         hand_off(edits),  # Part 4 writes and token reads: the edit service answers
         open_to_reads,  # CORS headers on every GET/HEAD answer below
@@ -200,6 +206,7 @@ def create_app() -> WSGIApp:
     else:
         patch_pygeoapi()
     webmap = os.environ.get(WEBMAP_ENV)
+    reports = report_form_for(config, edits)
     restricted = None
     if edits is not None and config.restricted:
         from geocommuns.serve.restricted import RestrictedReads
@@ -207,7 +214,7 @@ def create_app() -> WSGIApp:
         restricted = RestrictedReads(config, edits)
     return dispatcher(
         APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config), restricted,
-        espace=espace_for(edits),
+        reports=reports, espace=espace_for(edits),
     )
 
 
