@@ -942,6 +942,81 @@ def conflicts_resolve_command(
     )
 
 
+reports_app = typer.Typer(
+    help="Citizens' reports (« Signaler une erreur ») and submissions waiting for review, by commune.",
+    invoke_without_command=True,
+)
+app.add_typer(reports_app, name="reports")
+#: The EPCI's operator, as the command line acts (it reads and decides every commune's items).
+_OPERATOR = "operator"
+
+
+@reports_app.callback()
+def reports_command(
+    ctx: typer.Context,
+    commune: Annotated[str | None, typer.Option("--commune", help="Only this commune (INSEE code).")] = None,
+    state: Annotated[str, typer.Option("--state", help="proposed, accepted, refused, done or all.")] = "proposed",
+    kind: Annotated[str | None, typer.Option("--kind", help="report or submission (default: both).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON lines (with the reporters' e-mails).")] = False,
+) -> None:
+    """List the review queue (default: what waits), reporters' e-mails included: for the EPCI only."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from geocommuns.contrib import reviews
+    from geocommuns.contrib.auth import Principal
+
+    if state != "all" and state not in reviews.STATES:
+        _fail(GeocommunsError(f"--state must be one of: {', '.join(reviews.STATES)}, all"))
+    if kind is not None and kind not in reviews.KINDS:
+        _fail(GeocommunsError(f"--kind must be one of: {', '.join(reviews.KINDS)}"))
+    operator = Principal(_OPERATOR, "admin")
+    store = _living(Settings())
+    try:
+        with store.reading() as db:
+            found = reviews.list_items(
+                db, operator, commune=commune, state=None if state == "all" else state,  # type: ignore[arg-type]
+                kind=kind,
+            )
+    except _store_errors() as e:
+        _fail(e)
+    if as_json:
+        for item in found:
+            print(json.dumps(item.__dict__, ensure_ascii=False, default=str))
+        return
+    for item in found:
+        where = f"{item.layer}/{item.feature_id}" if item.feature_id else item.layer
+        console.print(
+            f"#{item.id} {item.kind}, {item.state}, commune {item.commune or '-'}, {where}, "
+            f"{item.created_at:%Y-%m-%d %H:%M} UTC",
+            highlight=False, markup=False, soft_wrap=True,
+        )
+        console.print(f"  {item.message}", highlight=False, markup=False, soft_wrap=True)
+        if item.reporter_email:
+            console.print(f"  e-mail: {item.reporter_email}", highlight=False, markup=False, soft_wrap=True)
+        if item.decided_by:
+            console.print(f"  {item.state} by {item.decided_by}: {item.comment or ''}",
+                          highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{len(found)} item(s); mark a report done with 'geocommuns reports done ID'", highlight=False)
+
+
+@reports_app.command("done")
+def reports_done_command(
+    item_id: Annotated[int, typer.Argument(help="The item's number (see 'geocommuns reports').")],
+    comment: Annotated[str | None, typer.Option("--comment", help="What was done.")] = None,
+) -> None:
+    """Mark a report dealt with (or an accepted submission applied)."""
+    from geocommuns.contrib import reviews
+    from geocommuns.contrib.auth import Principal
+
+    store = _living(Settings())
+    try:
+        with store.writing() as db:
+            item = reviews.mark_done(db, Principal(_OPERATOR, "admin"), item_id, comment=comment)
+    except _store_errors() as e:
+        _fail(e)
+    console.print(f"item {item.id} ({item.kind}, commune {item.commune or '-'}): done", highlight=False)
+
+
 @app.command("history")
 def history_command(
     feature_id: Annotated[str, typer.Argument(help="The feature's id.")],

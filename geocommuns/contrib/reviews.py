@@ -52,14 +52,14 @@ from geocommuns.contrib.auth import Principal
 from geocommuns.contrib.layerstore import table_of
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import GeocommunsError
-from geocommuns.ingest.journal import COLUMN_TYPES
+from geocommuns.ingest import journal
+from geocommuns.ingest.journal import REVIEWS_TABLE
 from geocommuns.ingest.sqldb import Db, as_db
 
 Kind = Literal["submission", "report"]
 KINDS: tuple[Kind, ...] = ("submission", "report")
 State = Literal["proposed", "accepted", "refused", "done"]
 STATES: tuple[State, ...] = ("proposed", "accepted", "refused", "done")
-REVIEWS_TABLE = "geocommuns_reviews"
 #: Longest message (what is wrong) and comment kept, in characters.
 MAX_MESSAGE = 2000
 #: Longest e-mail address (RFC 5321's path limit).
@@ -69,26 +69,6 @@ EMAIL = re.compile(r"[^@\s<>\"'(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251})\
 #: Who submitted a citizen's report (no account).
 ANONYMOUS = "citoyen"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {table} (
-    id {key},
-    kind text NOT NULL CHECK (kind IN ('submission', 'report')),
-    state text NOT NULL DEFAULT 'proposed' CHECK (state IN ('proposed', 'accepted', 'refused', 'done')),
-    commune text,
-    epci text,
-    layer text NOT NULL,
-    feature_id text,
-    message text NOT NULL,
-    payload {json},
-    reporter_email text,
-    submitted_by text NOT NULL,
-    created_at {time} NOT NULL DEFAULT {now},
-    decided_by text,
-    decided_at {time},
-    comment text
-);
-CREATE INDEX IF NOT EXISTS {table}_queue ON {table} (commune, state)
-"""
 
 _COLUMNS = (
     "id, kind, state, commune, epci, layer, feature_id, message, payload, reporter_email, "
@@ -125,16 +105,14 @@ class Item:
 
 
 def ensure_schema(conn: Any) -> None:
-    """Create the queue table when missing (PostGIS or GeoPackage).
+    """Make sure the queue table exists (it is made with the journal's tables).
 
     The table is looked for first, so a login that may not create tables (the API's
-    write role on PostGIS) works once the owner made it.
+    write login on PostGIS) works once the owner made it (``geocommuns publish``).
     """
     db = as_db(conn)
-    if db.table_exists(REVIEWS_TABLE):
-        return
-    with db.transaction():
-        db.script(_SCHEMA.format(table=REVIEWS_TABLE, **COLUMN_TYPES[db.dialect]))
+    if not db.table_exists(REVIEWS_TABLE):
+        journal.ensure_schema(db)
 
 
 def clean_text(value: str, *, limit: int = MAX_MESSAGE) -> str:

@@ -33,12 +33,16 @@ META_TABLE = "geocommuns_meta"
 IMPORTS_TABLE = "geocommuns_imports"
 #: What each import changed, feature by feature (``geocommuns history``).
 IMPORT_LOG_TABLE = "geocommuns_import_log"
+#: The review queue: technicians' submissions and citizens' reports, by commune
+#: (:mod:`geocommuns.contrib.reviews` reads and writes it; made here, with the journal, by
+#: whoever owns the store, so the API's write login only uses it).
+REVIEWS_TABLE = "geocommuns_reviews"
 #: The table of the audit that became the journal (renamed on first use).
 _OLD_AUDIT_TABLE = "geocommuns_audit"
 _ACTION_CHECK = ", ".join(f"'{a}'" for a in ACTIONS)
 
-#: Column types of the two dialects (one schema, written once below; the review queue too).
-COLUMN_TYPES = {
+#: Column types of the two dialects (one schema, written once below).
+_TYPES = {
     "postgres": {"key": "bigserial PRIMARY KEY", "time": "timestamptz", "json": "jsonb",
                  "now": "clock_timestamp()"},
     "sqlite": {"key": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "TEXT", "json": "TEXT",
@@ -89,14 +93,33 @@ CREATE TABLE IF NOT EXISTS {log} (
     action text NOT NULL,
     changes {json}
 );
-CREATE INDEX IF NOT EXISTS {log}_feature ON {log} (feature_id)
+CREATE INDEX IF NOT EXISTS {log}_feature ON {log} (feature_id);
+CREATE TABLE IF NOT EXISTS {reviews} (
+    id {key},
+    kind text NOT NULL CHECK (kind IN ('submission', 'report')),
+    state text NOT NULL DEFAULT 'proposed'
+        CHECK (state IN ('proposed', 'accepted', 'refused', 'done')),
+    commune text,
+    epci text,
+    layer text NOT NULL,
+    feature_id text,
+    message text NOT NULL,
+    payload {json},
+    reporter_email text,
+    submitted_by text NOT NULL,
+    created_at {time} NOT NULL DEFAULT {now},
+    decided_by text,
+    decided_at {time},
+    comment text
+);
+CREATE INDEX IF NOT EXISTS {reviews}_queue ON {reviews} (commune, state)
 """
 
 
 def _schema(dialect: str) -> str:
     return _SCHEMA.format(
         journal=JOURNAL_TABLE, conflicts=CONFLICTS_TABLE, meta=META_TABLE, imports=IMPORTS_TABLE,
-        log=IMPORT_LOG_TABLE, actions=_ACTION_CHECK, **COLUMN_TYPES[dialect],
+        log=IMPORT_LOG_TABLE, reviews=REVIEWS_TABLE, actions=_ACTION_CHECK, **_TYPES[dialect],
     )
 
 
@@ -154,7 +177,7 @@ class Conflict:
 
 
 def ensure_schema(conn: Any) -> None:
-    """Create the journal, conflicts and meta tables when missing.
+    """Create the journal, conflicts, meta, imports and review queue tables when missing.
 
     On PostGIS, a ``geocommuns_audit`` table written by an earlier version becomes the
     journal (renamed, its entries kept). ``conn`` is a :class:`Db` or a psycopg / sqlite3
@@ -173,7 +196,7 @@ def ensure_schema(conn: Any) -> None:
                 )
             db.script(_schema("postgres"))
         return
-    if not db.table_exists(JOURNAL_TABLE) or not db.table_exists(IMPORT_LOG_TABLE):
+    if not all(db.table_exists(t) for t in (JOURNAL_TABLE, IMPORT_LOG_TABLE, REVIEWS_TABLE)):
         with db.transaction():
             db.script(_schema("sqlite"))
 

@@ -216,3 +216,36 @@ def test_unknown_kind_is_refused(tmp_path: Path, layers: dict[str, LayerDef]) ->
             message="x",
             submitted_by="x",
         )
+
+
+@pytest.mark.slow
+def test_the_api_write_login_queues_reports_and_the_read_login_never_sees_them(
+    tmp_path: Path, layers: dict[str, LayerDef], own_database_url: str
+) -> None:
+    """On PostGIS, publish makes the queue; the API's logins get only what they need."""
+    import psycopg
+
+    from geocommuns.publish.dbsecurity import service_logins
+    from geocommuns.publish.postgis import publish
+
+    publish(own_database_url, _gpkg(tmp_path, layers), layers)
+    with psycopg.connect(own_database_url, autocommit=True) as owner:
+        urls = service_logins(
+            owner, own_database_url, read_login="reviews_lecture", write_login="reviews_ecriture"
+        )
+    writer = PostgisStore(urls["write"], owner=False)
+    item = _report(writer, layers, "test-equipements--1", message="Fermé", reporter_email=EMAIL)
+    with writer.writing() as db:
+        assert reviews.mark_done(db, ADMIN, item.id).state == "done"
+    with psycopg.connect(urls["read"], autocommit=True) as reader:
+        for statement in (
+            "SELECT reporter_email FROM geocommuns_reviews",
+            "SELECT count(*) FROM geocommuns_reviews",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute(statement)
+    with (
+        psycopg.connect(urls["write"], autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM geocommuns_reviews")

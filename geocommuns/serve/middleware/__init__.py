@@ -7,6 +7,7 @@ One module per job, each a function taking the application it wraps (see
 - :mod:`.httpcache`: ETag, ``304 Not Modified`` and gzip of successful GET answers;
 - :mod:`.cors`: CORS preflight answers and CORS headers of GET/HEAD answers;
 - :mod:`.handoff`: the OGC API – Features Part 4 writes handed to the edit service;
+- :mod:`.reports`: « Signaler une erreur », the citizens' report form (``/espace/signaler``);
 - :mod:`.static`: the citizen map at ``/map/``;
 - :mod:`.features`: features said as GeoJSON, and their ``Link`` header;
 - :mod:`.query`: the query string corrected for pygeoapi, unknown parameters and
