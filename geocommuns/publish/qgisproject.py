@@ -6,7 +6,9 @@ named after the user (:func:`service_entry`): no password is ever written in it,
 for it (or reads ``~/.pgpass``). Layers carry their French names and colours, enum fields
 are drop-down value maps, computed fields are read-only (the database computes them
 anyway), sensitive fields are hidden for users who may not read them, layers outside the
-user's rights are read-only, and the initial view is the user's commune (or EPCI).
+user's rights are read-only, and the initial view is the user's commune (or EPCI). Each
+layer is drawn as on the citizen map: a disc of its ``style.colour`` with its
+``style.icon`` in white (the SVG embedded in the project).
 
 The ``.qgz`` is written by QGIS's own Python API (``QgsProject``, ``QgsVectorLayer``) run
 headless by Debian's ``/usr/bin/python3`` (``python3-qgis``) in a subprocess, since QGIS's
@@ -17,6 +19,7 @@ removed afterwards) so that QGIS reads the real fields; only the service name is
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -31,6 +34,7 @@ import psycopg
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import GeocommunsError
 from geocommuns.publish.dbsecurity import view_name
+from geocommuns.publish.webmap import icon_svg
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 #: Role kinds whose logins write nothing (contrib.auth.READ_ONLY_ROLES).
@@ -57,6 +61,14 @@ def service_entry(database_url: str, user: str) -> str:
             lines.append(f"{key}={info[key]}")
     lines.append(f"user={user}")
     return "\n".join(lines) + "\n"
+
+
+def embedded_icon(name: str) -> str:
+    """The layer's icon (``style.icon``, the citizen map's vendored Font Awesome SVG) drawn
+    white, as an SVG path embedded in the project (``base64:``): the project needs no file
+    beside it on the technician's computer."""
+    svg = icon_svg(name).replace('fill="currentColor"', 'fill="#ffffff"')
+    return "base64:" + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
 def _label(value: str) -> str:
@@ -111,6 +123,7 @@ def project_spec(
         ]
         specs.append({
             "id": layer.id, "table": view_name(layer), "title": layer.title.fr, "colour": layer.style.colour,
+            "icon": embedded_icon(layer.style.icon),
             "editable": editable, "fields": fields,
         })
     if commune:
@@ -132,7 +145,7 @@ import json, os, sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsCoordinateTransform,
     QgsEditorWidgetSetup, QgsMarkerSymbol, QgsProject, QgsRectangle, QgsReferencedRectangle,
-    QgsSingleSymbolRenderer, QgsVectorLayer)
+    QgsSingleSymbolRenderer, QgsSvgMarkerSymbolLayer, QgsVectorLayer)
 app = QgsApplication([], False)
 app.initQgis()
 spec = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -148,8 +161,9 @@ for L in spec["layers"]:
     if not layer.isValid():
         problems.append(f"{L['id']}: {layer.error().summary()}")
         continue
-    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": L["colour"], "size": "3",
+    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": L["colour"], "size": "5.5",
                                            "outline_color": "white"})
+    symbol.appendSymbolLayer(QgsSvgMarkerSymbolLayer(L["icon"], 3.2))
     layer.setRenderer(QgsSingleSymbolRenderer(symbol))
     form = layer.editFormConfig()
     for f in L["fields"]:

@@ -55,6 +55,8 @@ def describe(project: QgsProject) -> dict[str, object]:
         out[table] = {
             "name": layer.name(), "valid": layer.isValid(), "read_only": layer.readOnly(),
             "source": layer.source(), "count": layer.featureCount(), "fields": fields,
+            "symbol": [(sl.layerType(), sl.color().name(), getattr(sl, "path", lambda: None)())
+                       for sl in layer.renderer().symbol().symbolLayers()],
         }
     return out
 

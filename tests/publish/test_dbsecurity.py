@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from geocommuns.publish.postgis import publish
 from geocommuns.publish.rulecheck import rule_problems
 from geocommuns.serve.provider_postgis import pool_for
 from geocommuns.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
 DOC = "(to_jsonb(t) - 'fid' - 'geom') || jsonb_build_object('geometry', ST_AsGeoJSON(t.geom, 9)::jsonb)"
@@ -495,3 +500,57 @@ def test_writes_through_the_view(secured: dict[str, Any]) -> None:
         assert entries[0][7] == after["test-wifi--1"]
     finally:
         _restore(owner, "wifi", since)
+
+
+def _cli(database_url: str, *args: str) -> str:
+    env = {**os.environ, "GEOCOMMUNS_DATABASE_URL": database_url, "COLUMNS": "200"}
+    done = subprocess.run([str(Path(sys.executable).parent / "geocommuns"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("role", ["reader", "partner"])
+def test_users_add_makes_a_read_only_login(secured: dict[str, Any], database_url: str,
+                                           layers: dict[str, LayerDef], role: str) -> None:
+    """'geocommuns users add NAME --role reader|partner' on PostGIS: a login reading the
+    public columns only, writing nothing."""
+    name = f"m_cli_{role}"
+    lines = _cli(database_url, "users", "add", name, "--role", role).strip().splitlines()
+    password = lines[lines.index(next(x for x in lines if x.startswith("database login"))) + 1].strip()
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    url = psycopg.conninfo.make_conninfo(**{**info, "user": name, "password": password})  # type: ignore[arg-type]
+    owner = secured["owner"]
+    before = {layer_id: _rows(owner, layer_id) for layer_id in layers}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for layer_id, layer in layers.items():
+            public = ", ".join(f.name for f in layer.fields if not f.sensitive)
+            assert conn.execute(f"SELECT count(*) FROM (SELECT fid, {public}, geom FROM {layer_id}) t").fetchone() == (3,)
+            for f in layer.fields:
+                if f.sensitive:
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(f"SELECT {f.name} FROM {layer_id}")
+                    masked = conn.execute(f"SELECT count({f.name}) FROM {layer_id}_qgis").fetchone()
+                    assert masked == (0,)
+            for statement in (f"UPDATE {layer_id} SET nom = 'x'", f"DELETE FROM {layer_id}",
+                              f"UPDATE {layer_id}_qgis SET nom = 'x'", f"DELETE FROM {layer_id}_qgis"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    assert {layer_id: _rows(owner, layer_id) for layer_id in layers} == before
+    assert "login" in _cli(database_url, "users", "list").split(name, 1)[1].splitlines()[0]
+
+
+def test_db_roles_prints_the_api_urls(secured: dict[str, Any], database_url: str) -> None:
+    """'geocommuns db-roles' makes the API's two logins and prints their URLs once."""
+    out = _cli(database_url, "db-roles", "--read-login", "m_cli_lecture", "--write-login", "m_cli_ecriture")
+    urls = dict(line.split("=", 1) for line in out.splitlines() if line.startswith("GEOCOMMUNS_DATABASE_"))
+    assert set(urls) == {"GEOCOMMUNS_DATABASE_READ_URL", "GEOCOMMUNS_DATABASE_WRITE_URL"}
+    denied = psycopg.errors.InsufficientPrivilege
+    with psycopg.connect(urls["GEOCOMMUNS_DATABASE_READ_URL"], autocommit=True) as conn:
+        assert conn.execute("SELECT current_user, count(*) FROM wifi").fetchone() == ("m_cli_lecture", 3)
+        with pytest.raises(denied):
+            conn.execute("UPDATE wifi SET nom = 'x'")
+    with psycopg.connect(urls["GEOCOMMUNS_DATABASE_WRITE_URL"], autocommit=True) as conn:
+        assert conn.execute("SELECT current_user, count(*) FROM wifi").fetchone() == ("m_cli_ecriture", 3)
+        with pytest.raises(denied):
+            conn.execute("DELETE FROM geocommuns_users")

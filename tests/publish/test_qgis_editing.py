@@ -13,6 +13,7 @@ Skipped without QGIS (``apt-get install qgis python3-qgis``), failed instead whe
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -31,6 +32,7 @@ from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.publish import dbsecurity
 from geocommuns.publish.postgis import publish
+from geocommuns.publish.webmap import icon_svg
 
 pytestmark = pytest.mark.slow  # a real server on PostGIS, CLI processes and QGIS
 
@@ -120,6 +122,12 @@ def test_a_cahors_technician_edits_from_qgis(
             assert shown["name"] == layer.title.fr
             assert f"service='geocommuns-{USER}'" in shown["source"] and "password" not in shown["source"]
             assert f'table="public"."{layer_id}_qgis"' in shown["source"]  # the view
+            # drawn as on the citizen map: a disc of the layer's colour, its icon in white
+            (disc, _, _), (svg, _, icon) = shown["symbol"]
+            assert (disc, svg) == ("SimpleMarker", "SvgMarker")
+            assert shown["symbol"][0][1] == layer.style.colour
+            drawn = base64.b64decode(icon.removeprefix("base64:")).decode("utf-8")
+            assert drawn == icon_svg(layer.style.icon).replace('fill="currentColor"', 'fill="#ffffff"')
             for f in layer.fields:
                 assert shown["fields"][f.name]["read_only"] == f.computed, (layer_id, f.name)
                 assert shown["fields"][f.name]["alias"] == f.title
