@@ -67,12 +67,21 @@ class Constraints(_Model):
         return value
 
 
+class FieldEnglish(_Model):
+    """A field's title and its enum values' labels in English, for the map's visitors."""
+
+    title: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class FieldDef(_Model):
     """One field of a layer, in Table Schema vocabulary plus a few geocommuns keys.
 
     ``computed`` fields are filled by geocommuns itself (ids, commune, provenance) and
     need no mapping. ``aliases`` are column names recognised without a mapping file.
-    ``osm`` names the OpenStreetMap tag the field is read from.
+    ``osm`` names the OpenStreetMap tag the field is read from. ``labels`` are the French
+    words the citizen map shows for the enum values (the value itself when absent), ``en``
+    the field's title and labels in English.
     """
 
     name: str
@@ -85,6 +94,8 @@ class FieldDef(_Model):
     computed: bool = False
     aliases: list[str] = Field(default_factory=list)
     default: str | int | float | bool | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    en: FieldEnglish | None = None
 
     @field_validator("name")
     @classmethod
@@ -94,18 +105,57 @@ class FieldDef(_Model):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _labels_name_enum_values(self) -> FieldDef:
+        enum = self.constraints.enum
+        for where, labels in (
+            ("labels", self.labels),
+            ("en.labels", self.en.labels if self.en else {}),
+        ):
+            unknown = sorted(set(labels) - set(enum or ()))
+            if unknown:
+                msg = (
+                    f"{where} of field {self.name!r} names {', '.join(map(repr, unknown))}, not "
+                    f"values of its constraints.enum ({', '.join(enum or []) or 'none'}); "
+                    "label only the declared values"
+                )
+                raise ValueError(msg)
+        return self
+
     @property
     def required(self) -> bool:
         """Whether a row without this field is rejected."""
         return self.constraints.required
 
+    @property
+    def filterable(self) -> bool:
+        """Whether the citizen map can offer a filter on it (an enum or a boolean)."""
+        return self.type == "boolean" or bool(self.constraints.enum)
+
+    def title_in(self, lang: str) -> str:
+        """The field's title in ``lang`` (French when there is no English)."""
+        return self.en.title if lang == "en" and self.en else self.title
+
+    def label(self, value: str, lang: str = "fr") -> str:
+        """The word shown for an enum ``value`` in ``lang`` (the value itself when unlabelled)."""
+        if lang == "en" and self.en and value in self.en.labels:
+            return self.en.labels[value]
+        return self.labels.get(value, value)
+
+
+class StyleEnglish(_Model):
+    """The layer's label on the map, in English."""
+
+    label: str = Field(min_length=1)
+
 
 class Style(_Model):
-    """How the citizen map draws the layer."""
+    """How the citizen map draws the layer (``label`` in French, ``en.label`` in English)."""
 
     colour: str
     icon: str
     label: str
+    en: StyleEnglish | None = None
 
     @field_validator("colour")
     @classmethod
@@ -114,6 +164,57 @@ class Style(_Model):
             msg = f"colour {value!r} must be a hex colour such as '#1b6ca8'"
             raise ValueError(msg)
         return value
+
+
+PopupFormat = Literal["text", "list", "yesno", "hours", "phone", "email", "link", "date", "address"]
+#: The field types each popup format can show.
+POPUP_FORMAT_TYPES: dict[str, tuple[str, ...]] = {
+    "text": ("string", "integer", "number"),
+    "list": ("array",),
+    "yesno": ("boolean",),
+    "hours": ("string",),
+    "phone": ("string",),
+    "email": ("string",),
+    "link": ("string",),
+    "date": ("date", "datetime"),
+    "address": ("string",),
+}
+#: The format a popup line takes when its declaration names none, by field format then type.
+_DEFAULT_FORMATS = {
+    "opening_hours": "hours",
+    "phone": "phone",
+    "email": "email",
+    "uri": "link",
+    "array": "list",
+    "boolean": "yesno",
+    "date": "date",
+    "datetime": "date",
+}
+#: Pseudo-field of ``filters``: the places open at the moment, from the opening hours.
+OPEN_NOW = "ouvert_maintenant"
+
+
+class PopupLine(_Model):
+    """One line of a layer's popup on the citizen map.
+
+    ``field`` is a public field of the layer; ``label`` overrides the field's title (French
+    and English); ``format`` says how the value is written (``text``: enum labels;
+    ``list``: an array's values, labelled; ``yesno``; ``hours``: opening hours in plain
+    words; ``phone``, ``email``, ``link``: clickable; ``date``; ``address``: the address,
+    its complement, postcode and commune on up to three lines). ``empty`` is what the line
+    says when the feature has no value (the line is left out without it).
+    """
+
+    field: str
+    label: Translated | None = None
+    format: PopupFormat | None = None
+    empty: Translated | None = None
+
+    def format_for(self, field: FieldDef) -> str:
+        """The format of this line for ``field`` (declared, else from the field's format or type)."""
+        if self.format is not None:
+            return self.format
+        return _DEFAULT_FORMATS.get(field.format) or _DEFAULT_FORMATS.get(field.type) or "text"
 
 
 class Licence(_Model):
@@ -275,12 +376,23 @@ class LayerDef(_Model):
     keywords: Keywords = Field(default_factory=Keywords)
     geometry: Literal["Point"] = "Point"
     access: Literal["public", "restricted"] = "public"
+    #: How often the layer's data is refreshed, as the catalogue (DCAT ``accrualPeriodicity``
+    #: and the OGC API – Records record) announces it.
+    update_frequency: Literal[
+        "continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular"
+    ] = "weekly"
     licence: Licence
     national_schema: NationalSchema | None = None
     style: Style
     osm: OsmDef | None = None
     conflation: ConflationDef = Field(default_factory=ConflationDef)
     exclude: list[ExcludeRule] = Field(default_factory=list)
+    #: The citizen map's popup, line by line (under the name and kind, above the source).
+    popup: list[PopupLine] = Field(default_factory=list)
+    #: The citizen map's filters: field names (enums and booleans) and ``ouvert_maintenant``;
+    #: absent, every public enum or boolean field that is not computed, then ``ouvert_maintenant``
+    #: when the layer has opening hours.
+    filters: list[str] | None = None
     fields: list[FieldDef]
 
     @field_validator("id")
@@ -314,7 +426,62 @@ class LayerDef(_Model):
         if unknown:
             msg = f"conflation names unknown field(s) {', '.join(unknown)}"
             raise ValueError(msg)
+        self._check_popup()
+        self._check_filters()
         return self
+
+    def _check_popup(self) -> None:
+        by_name = {f.name: f for f in self.fields}
+        for i, line in enumerate(self.popup):
+            field = by_name.get(line.field)
+            if field is None:
+                msg = (
+                    f"popup[{i}] names unknown field {line.field!r}; use one of the layer's fields"
+                )
+                raise ValueError(msg)
+            if field.sensitive:
+                msg = (
+                    f"popup[{i}] shows the sensitive field {line.field!r}; sensitive fields are "
+                    "never shown on the public map: remove the line"
+                )
+                raise ValueError(msg)
+            fmt = line.format_for(field)
+            if field.type not in POPUP_FORMAT_TYPES[fmt]:
+                msg = (
+                    f"popup[{i}] ({line.field}): format {fmt!r} cannot show a {field.type} field; "
+                    f"use one of: {', '.join(k for k, v in POPUP_FORMAT_TYPES.items() if field.type in v)}"
+                )
+                raise ValueError(msg)
+
+    def _check_filters(self) -> None:
+        by_name = {f.name: f for f in self.fields}
+        for name in self.filters or []:
+            if name == OPEN_NOW:
+                if not any(f.format == "opening_hours" for f in self.fields):
+                    msg = f"filters: {OPEN_NOW} needs a field with format opening_hours"
+                    raise ValueError(msg)
+                continue
+            field = by_name.get(name)
+            if field is None or field.sensitive or not field.filterable:
+                msg = (
+                    f"filters: {name!r} is not a public enum or boolean field of the layer "
+                    f"(nor {OPEN_NOW}); the map can only filter on those"
+                )
+                raise ValueError(msg)
+
+    @property
+    def filter_names(self) -> list[str]:
+        """The citizen map's filters, in order (declared, else generated from the fields)."""
+        if self.filters is not None:
+            return list(self.filters)
+        names = [f.name for f in self.fields if f.filterable and not f.sensitive and not f.computed]
+        if any(f.format == "opening_hours" for f in self.fields):
+            names.append(OPEN_NOW)
+        return names
+
+    def label_in(self, lang: str) -> str:
+        """The layer's label on the map in ``lang`` (French when there is no English)."""
+        return self.style.en.label if lang == "en" and self.style.en else self.style.label
 
     @property
     def match_distance_m(self) -> float:

@@ -15,9 +15,14 @@ Two modes:
 ``auto`` picks live above :data:`DEFAULT_THRESHOLD` features. The written folder is
 self-contained: Leaflet, Leaflet.markercluster and the icons are vendored in
 ``geocommuns/vendor/`` (npm packages, with their licences) and copied beside the page, so the
-map works with no internet. The OpenStreetMap basemap is used when it loads; the commune
-outlines are drawn underneath as the fallback. Fields declared ``sensitive`` never reach
-the page.
+map works with no internet. The base maps are the service file's (``basemaps``: XYZ or
+WMTS tiles with their attribution, or the commune outlines only), with a switcher when
+there are several; the commune outlines are drawn underneath as the fallback when tiles
+cannot load. Each layer's popup, filters and English labels come from its definition
+(``popup``, ``filters``, ``labels``, ``en``). The page keeps its state in the URL (layers,
+commune, filters, view, selected place, language), can be embedded in an ``<iframe>``
+(``#embed=1``), printed and downloaded as CSV; ``accessibilite.html`` beside it is the
+accessibility statement. Fields declared ``sensitive`` never reach the page.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ import numpy as np
 import shapely
 from branca.element import MacroElement
 from folium.plugins import MarkerCluster
-from jinja2 import Template
+from jinja2 import Environment, Template
 
 from geocommuns.definitions.access import public_layers
-from geocommuns.definitions.layerdef import LayerDef, layers_from_dir
+from geocommuns.definitions.layerdef import OPEN_NOW, FieldDef, LayerDef, layers_from_dir
+from geocommuns.definitions.service import Service, service_from_root
 from geocommuns.definitions.territory import Territory, normalise_name, territory_from_spec
 from geocommuns.errors import WebmapError
 from geocommuns.ingest.sqldb import open_readonly
@@ -58,35 +64,28 @@ DEFAULT_API = ".."
 LIVE_LIMIT = 1000
 #: Cell size of the live overview grid, in degrees (about 2 km by 1.5 km in the Lot).
 OVERVIEW_CELL = 0.02
-#: Fields a popup or the list shows, in this order; only the public ones are embedded.
-POPUP_FIELDS = (
+#: Fields every popup and list line uses, whatever the layer's popup declares: its name,
+#: kind, commune, update date and provenance (only the public ones are embedded).
+BASE_FIELDS = (
     "id",
     "nom",
-    "categorie",
     "type",
-    "adresse",
-    "complement_adresse",
-    "code_postal",
     "commune",
     "code_insee",
-    "horaires",
-    "horaires_texte",
-    "telephone",
-    "courriel",
-    "site_web",
-    "acces_pmr",
     "date_maj",
     "source",
     "licence",
     "attribution",
     "osm_id",
 )
+#: Fields a popup format reads besides its own field.
+_FORMAT_COMPANIONS = {
+    "address": ("complement_adresse", "code_postal"),
+    "hours": ("horaires_texte",),
+}
 PAGE_TITLE = "Services publics du territoire – carte"
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_ATTRIBUTION = (
-    '&copy; les contributeurs <a href="https://www.openstreetmap.org/copyright">'
-    "OpenStreetMap</a> (ODbL)"
-)
+#: The accessibility statement written beside the map.
+STATEMENT = "accessibilite.html"
 _VENDOR = files("geocommuns.publish") / "vendor"
 _STATIC = files("geocommuns.publish") / "static"
 _ICONS = "fontawesome-free/svgs/solid"
@@ -107,8 +106,39 @@ class WebmapResult:
     first_load_bytes: int
 
 
+def map_fields(layer: LayerDef) -> list[str]:
+    """The public fields the map needs for a layer: the base fields, then those its popup
+    lines and filters read, in that order."""
+    public = {f.name: f for f in layer.public_fields}
+    wanted = list(BASE_FIELDS)
+    for line in layer.popup:
+        field = public[line.field]
+        wanted += [line.field, *_FORMAT_COMPANIONS.get(line.format_for(field), ())]
+    for name in layer.filter_names:
+        if name == OPEN_NOW:
+            wanted += [f.name for f in layer.public_fields if f.format == "opening_hours"]
+        else:
+            wanted.append(name)
+    return [name for name in dict.fromkeys(wanted) if name in public]
+
+
+def _value(field: FieldDef, value: Any) -> Any:
+    """A GeoPackage value as the page reads it: lists for arrays, true/false for booleans."""
+    if value is None:
+        return None
+    if field.type == "array" and isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return [value]
+        return items if isinstance(items, list) else [items]
+    if field.type == "boolean":
+        return bool(value)
+    return value
+
+
 def layer_rows(gpkg: Path, layer: LayerDef) -> tuple[list[str], list[list[Any]]]:
-    """Read the public popup fields of one built layer, straight from the GeoPackage.
+    """Read the public fields the map shows of one built layer, straight from the GeoPackage.
 
     Sensitive columns are never selected, so they cannot leak into the page.
 
@@ -125,8 +155,8 @@ def layer_rows(gpkg: Path, layer: LayerDef) -> tuple[list[str], list[list[Any]]]
         The field names, and one row per feature: ``[lon, lat, *values]`` (lon/lat rounded
         to 6 decimals, about 10 cm).
     """
-    public = {f.name for f in layer.public_fields}
-    fields = [name for name in POPUP_FIELDS if name in public]
+    fields = map_fields(layer)
+    defs = [layer.field(name) for name in fields]
     with _connect(gpkg) as con:
         present = {row[1] for row in con.execute(f'PRAGMA table_info("{layer.id}")')}
         if not present:
@@ -137,9 +167,43 @@ def layer_rows(gpkg: Path, layer: LayerDef) -> tuple[list[str], list[list[Any]]]
             "WHERE longitude IS NOT NULL AND latitude IS NOT NULL ORDER BY id"
         )
         rows = [
-            [round(lon, 6), round(lat, 6), *values] for lon, lat, *values in con.execute(query)
+            [
+                round(lon, 6),
+                round(lat, 6),
+                *(_value(f, v) for f, v in zip(defs, values, strict=True)),
+            ]
+            for lon, lat, *values in con.execute(query)
         ]
     return fields, rows
+
+
+def filter_counts(gpkg: Path, layer: LayerDef) -> dict[str, dict[str, dict[str, int]]]:
+    """Features per filter value and commune, for a live map's filter counts.
+
+    Returns ``{field: {value: {code_insee: count}}}`` for the layer's enum and boolean
+    filters (booleans count ``true`` only; an array field counts each of its values).
+    """
+    fields = [n for n in layer.filter_names if n != OPEN_NOW]
+    counts: dict[str, dict[str, dict[str, int]]] = {n: {} for n in fields}
+    if not fields:
+        return counts
+    defs = [layer.field(n) for n in fields]
+    with _connect(gpkg) as con:
+        present = {row[1] for row in con.execute(f'PRAGMA table_info("{layer.id}")')}
+        cols = ", ".join(f'"{n}"' if n in present else "NULL" for n in fields)
+        if not present:
+            return counts
+        for code, *values in con.execute(f'SELECT code_insee, {cols} FROM "{layer.id}"'):
+            for field, raw in zip(defs, values, strict=True):
+                value = _value(field, raw)
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    if item is None or item is False:
+                        continue
+                    key = "true" if item is True else str(item)
+                    per = counts[field.name].setdefault(key, {})
+                    per[code] = per.get(code, 0) + 1
+    return counts
 
 
 def layer_counts(gpkg: Path, layers: dict[str, LayerDef]) -> dict[str, int]:
@@ -275,6 +339,8 @@ def page_config(
     api: str,
     data: dict[str, tuple[list[str], list[list[Any]]]] | None,
     overview: dict[str, list[list[float]]] | None = None,
+    service: Service | None = None,
+    facets: dict[str, dict[str, dict[str, dict[str, int]]]] | None = None,
 ) -> dict[str, Any]:
     """Everything the page script needs, as JSON-ready data.
 
@@ -294,6 +360,10 @@ def page_config(
         Static mode: per layer, the field names and rows from :func:`layer_rows`.
     overview
         Live mode: per layer, the grid from :func:`overview_grid`.
+    service
+        The service file (base maps, languages, titles); None: the project's.
+    facets
+        Live mode: per layer, the filter counts from :func:`filter_counts`.
 
     Returns
     -------
@@ -301,18 +371,47 @@ def page_config(
         The configuration embedded in the page.
     """
     communes = territory.communes.sort_values("commune")
+    service = service or project_service()
     return {
         "mode": mode,
         "api": api.rstrip("/") if api != "/" else "",
         "liveLimit": LIVE_LIMIT,
         "territory": territory.name,
+        "title": {"fr": service.title.fr, "en": service.title.text("en")},
+        "languages": list(service.languages),
+        "statement": STATEMENT,
+        "basemaps": [
+            {
+                "id": b.id,
+                "kind": b.kind,
+                "title": {"fr": b.title.fr, "en": b.title.text("en")},
+                "url": b.url,
+                "attribution": b.attribution,
+                "attributionUrl": b.attribution_url,
+                "maxZoom": b.max_zoom,
+            }
+            for b in service.basemaps
+        ],
         "layers": [
             {
                 "id": layer.id,
                 "label": layer.style.label,
+                "labelEn": layer.label_in("en"),
                 "colour": layer.style.colour,
                 "icon": icon_svg(layer.style.icon),
                 "count": counts.get(layer.id, 0),
+                "fields": _field_texts(layer),
+                "popup": [
+                    {
+                        "field": line.field,
+                        "format": line.format_for(layer.field(line.field)),
+                        "label": line.label.model_dump() if line.label else None,
+                        "empty": line.empty.model_dump() if line.empty else None,
+                    }
+                    for line in layer.popup
+                ],
+                "filters": [_filter_entry(layer, name) for name in layer.filter_names],
+                "facets": (facets or {}).get(layer.id, {}),
             }
             for layer in layers.values()
         ],
@@ -324,28 +423,63 @@ def page_config(
     }
 
 
+def project_service() -> Service:
+    """The service file of the project the settings point at (``ROOT/geocommuns.yml``)."""
+    return service_from_root(Settings().root)
+
+
+def _field_texts(layer: LayerDef) -> dict[str, dict[str, Any]]:
+    """Titles and enum labels, French and English, of the public fields the map shows."""
+    texts = {}
+    for name in map_fields(layer):
+        field = layer.field(name)
+        enum = field.constraints.enum or []
+        texts[name] = {
+            "title": {"fr": field.title, "en": field.title_in("en")},
+            "labels": {
+                "fr": {v: field.label(v) for v in enum},
+                "en": {v: field.label(v, "en") for v in enum},
+            },
+        }
+    return texts
+
+
+def _filter_entry(layer: LayerDef, name: str) -> dict[str, Any]:
+    """One filter of the page: its field, kind and values (labels are in ``fields``)."""
+    if name == OPEN_NOW:
+        hours = next(f.name for f in layer.public_fields if f.format == "opening_hours")
+        return {"field": name, "kind": "open", "hours": hours}
+    field = layer.field(name)
+    if field.type == "boolean":
+        return {"field": name, "kind": "boolean", "values": ["true"]}
+    return {
+        "field": name,
+        "kind": "array" if field.type == "array" else "enum",
+        "values": list(field.constraints.enum or []),
+    }
+
+
 def build_map(
     layers: dict[str, LayerDef], territory: Territory, config: dict[str, Any]
 ) -> folium.Map:
-    """The folium map: OSM tiles, commune outlines, one marker cluster per layer, the controls.
+    """The folium map: commune outlines, one marker cluster per layer, the controls.
+
+    The base maps are made by the page script from the configuration (``basemaps``).
 
     Every script and stylesheet points at the copies in ``vendor/`` beside the page.
     """
     minx, miny, maxx, maxy = territory.communes.total_bounds
     fmap = folium.Map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        zoom_start=11,
+        zoom_start=10,
         tiles=None,
         control_scale=True,
         prefer_canvas=False,
     )
+    # the base maps are the page script's: the map's zoom range is theirs
+    fmap.options["max_zoom"] = max(b["maxZoom"] for b in config["basemaps"])
     fmap.default_js = [("leaflet", "vendor/leaflet/leaflet.js")]
     fmap.default_css = [("leaflet_css", "vendor/leaflet/leaflet.css")]
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    tiles = folium.TileLayer(
-        OSM_TILES, attr=OSM_ATTRIBUTION, name="Plan OpenStreetMap", max_zoom=19, control=False
-    )
-    tiles.add_to(fmap)
     outlines = folium.GeoJson(
         communes_geojson(territory),
         name="Limites des communes",
@@ -391,7 +525,7 @@ def build_map(
     root.header.add_child(folium.CssLink("geocommuns-map.css"), name="gc_css")  # type: ignore[attr-defined]
     root.header.add_child(folium.JavascriptLink("geocommuns-map.js"), name="gc_js")  # type: ignore[attr-defined]
     root.html.add_child(folium.Element(_page_body()), name="gc_body")  # type: ignore[attr-defined]
-    _PageInit(tiles, outlines, clusters).add_to(fmap)
+    _PageInit(outlines, clusters).add_to(fmap)
     return fmap
 
 
@@ -401,18 +535,15 @@ class _PageInit(MacroElement):
     _template = Template(
         """{% macro script(this, kwargs) %}
         GeocommunsMap.init({{ this._parent.get_name() }}, {
-            tiles: {{ this.tiles }}, outlines: {{ this.outlines }},
+            outlines: {{ this.outlines }},
             clusters: { {%- for k, v in this.clusters.items() %}{{ k|tojson }}: {{ v }},{% endfor %} }
         }, JSON.parse(document.getElementById("gc-config").textContent));
         {% endmacro %}"""
     )
 
-    def __init__(
-        self, tiles: folium.TileLayer, outlines: folium.GeoJson, clusters: dict[str, MarkerCluster]
-    ) -> None:
+    def __init__(self, outlines: folium.GeoJson, clusters: dict[str, MarkerCluster]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "GeocommunsInit"
-        self.tiles = tiles.get_name()
         self.outlines = outlines.get_name()
         self.clusters = {k: v.get_name() for k, v in clusters.items()}
 
@@ -451,6 +582,30 @@ def render_html(fmap: folium.Map, config: dict[str, Any]) -> str:
     return html.replace("</head>", script + "</head>", 1)
 
 
+def accessibility_statement(service: Service) -> str:
+    """The map's accessibility statement (French, after the RGAA model), as an HTML page.
+
+    It states what was tested and how (axe-core in every display mode, keyboard paths),
+    what is known not to conform, and whom to write to; the publisher and contact come
+    from the service file.
+    """
+    # autoescaped: the service file's texts are data, not markup
+    template = Environment(autoescape=True).from_string(
+        (_STATIC / "accessibilite.html").read_text(encoding="utf-8")
+    )
+    contact = service.contact
+    return template.render(
+        publisher=service.epci.name,
+        title=service.title.fr,
+        contact=contact.name,
+        email=contact.email,
+        url=contact.url,
+        address=", ".join(
+            part for part in (contact.address, contact.postcode, contact.city) if part
+        ),
+    )
+
+
 def first_load_bytes(index: Path) -> int:
     """Bytes of the page and of the local scripts and stylesheets it references."""
     html = index.read_text(encoding="utf-8")
@@ -482,6 +637,7 @@ def write_webmap(
     mode: Mode = "auto",
     threshold: int = DEFAULT_THRESHOLD,
     api: str = DEFAULT_API,
+    service: Service | None = None,
 ) -> WebmapResult:
     """Write the citizen map into ``target`` (``index.html`` plus its scripts and styles).
 
@@ -503,6 +659,9 @@ def write_webmap(
         Feature count above which ``auto`` means live.
     api
         OGC API base URL for live mode; the default ``..`` is the server serving ``/map/``.
+    service
+        The service file (base maps, languages, contact of the accessibility statement);
+        None: the project's (:func:`project_service`).
 
     Returns
     -------
@@ -523,14 +682,25 @@ def write_webmap(
     static = chosen == "static"
     data = {k: layer_rows(gpkg, layer) for k, layer in layers.items()} if static else None
     overview = None if static else {k: overview_grid(gpkg, layer) for k, layer in layers.items()}
+    facets = None if static else {k: filter_counts(gpkg, layer) for k, layer in layers.items()}
+    service = service or project_service()
     config = page_config(
-        layers, territory, mode=chosen, counts=counts, api=api, data=data, overview=overview
+        layers,
+        territory,
+        mode=chosen,
+        counts=counts,
+        api=api,
+        data=data,
+        overview=overview,
+        service=service,
+        facets=facets,
     )
     html = render_html(build_map(layers, territory, config), config)
     target.mkdir(parents=True, exist_ok=True)
     copy_assets(target)
     index = target / "index.html"
     index.write_text(html, encoding="utf-8")
+    (target / STATEMENT).write_text(accessibility_statement(service), encoding="utf-8")
     return WebmapResult(
         index=index,
         mode=chosen,
@@ -560,6 +730,7 @@ def webmap_from_settings(
     from geocommuns.publish.living import living_gpkg
 
     layers = layers_from_dir(settings.path(settings.layers_dir))
+    service = service_from_root(settings.root)
     return write_webmap(
         living_gpkg(settings, layers),
         layers,
@@ -568,4 +739,5 @@ def webmap_from_settings(
         mode=mode,
         threshold=threshold,
         api=api or DEFAULT_API,
+        service=service,
     )

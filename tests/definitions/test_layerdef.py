@@ -178,3 +178,47 @@ def test_layer_without_common(tmp_path: Path) -> None:
     # Without the shared fields, osm.tags points at the missing 'nom' field.
     assert "conteneurs.yml" in message
     assert "osm.tags maps 'name' to unknown field 'nom'" in message
+
+
+# ---------------------------------------------------------------- the citizen map's declarations
+
+
+def test_every_shipped_layer_declares_its_popup_and_english_labels(layers: dict[str, LayerDef]) -> None:
+    for layer in layers.values():
+        assert layer.popup, layer.id
+        assert layer.label_in("en") != layer.style.label, layer.id
+        for line in layer.popup:
+            field = layer.field(line.field)
+            assert not field.sensitive
+            assert field.en is not None or line.label, (layer.id, field.name)
+        for name in layer.filter_names:
+            if name == "ouvert_maintenant":
+                continue
+            field = layer.field(name)
+            for value in field.constraints.enum or []:
+                assert field.label(value) and field.label(value, "en"), (layer.id, name, value)
+    flux = layers["conteneurs"].field("flux")
+    assert flux.label("verre") == "Verre" and flux.label("verre", "en") == "Glass"
+    assert layers["conteneurs"].popup[1].format_for(flux) == "list"
+    assert "ouvert_maintenant" in layers["equipements"].filter_names
+    assert "france_services" in layers["equipements"].filter_names
+    assert "gratuit" in layers["wifi"].filter_names
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["popup"].append({"field": "adresse_mac"}), "sensitive field 'adresse_mac'"),
+        (lambda d: d["popup"].append({"field": "nope"}), "popup[9] names unknown field 'nope'"),
+        (lambda d: d["popup"].append({"field": "ssid", "format": "yesno"}), "format 'yesno' cannot show a array field"),
+        (lambda d: d.update(filters=["ssid"]), "filters: 'ssid' is not a public enum or boolean field"),
+        (lambda d: d.update(filters=["adresse_mac"]), "filters: 'adresse_mac'"),
+        (lambda d: d["fields"][0].update(labels={"borne_volante": "Volante"}), "labels of field 'categorie' names 'borne_volante'"),
+        (lambda d: d["fields"][0].update(en={"title": "Kind", "labels": {"x": "X"}}), "en.labels of field 'categorie'"),
+    ],
+)
+def test_popup_filters_and_labels_are_validated(tmp_path: Path, change: object, expected: str) -> None:
+    directory = _copy_layers(tmp_path)
+    _edit(directory / "wifi.yml", change)
+    message = _load_error(directory)
+    assert "wifi.yml" in message and expected in message, message

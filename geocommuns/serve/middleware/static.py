@@ -2,7 +2,8 @@
 
 ``geocommuns webmap`` writes a folder of static files (``index.html``, scripts, styles);
 :func:`static_files` serves it at ``/map/`` (``/map`` redirects there) and never a file
-outside it. :func:`vendored_libraries` serves the Leaflet and Leaflet.markercluster copies
+outside it, with the ``Content-Security-Policy: frame-ancestors`` of the service file's
+``embedding.frame_ancestors`` (:mod:`geocommuns.serve.middleware.framing`). :func:`vendored_libraries` serves the Leaflet and Leaflet.markercluster copies
 of ``geocommuns/publish/vendor/`` at ``/vendor/``: pygeoapi's HTML item pages, as
 geocommuns overrides them (``geocommuns/serve/templates/``), load Leaflet from there
 rather than from a third-party CDN (they work offline, and no outside script runs on the
@@ -12,10 +13,11 @@ council's origin). Any other path goes on down the pipeline.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from geocommuns.serve.middleware.framing import framed_by, project_frame_ancestors
 from geocommuns.serve.wsgi import Middleware, StartResponse, WSGIApp
 
 PREFIX = "/map/"
@@ -42,13 +44,16 @@ def serve_file(
     return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
-def static_files(folder: Path | None) -> Middleware:
-    """Serve ``folder`` at ``/map/``.
+def static_files(folder: Path | None, frame_ancestors: Sequence[str] | None = None) -> Middleware:
+    """Serve ``folder`` at ``/map/``, framed only by ``'self'`` and ``frame_ancestors``.
 
     Parameters
     ----------
     folder
         The map's folder (None: no map, ``/map/`` goes on down the pipeline).
+    frame_ancestors
+        Origins allowed to show the map in an ``<iframe>``; None: the project's service
+        file's ``embedding.frame_ancestors``.
 
     Returns
     -------
@@ -69,7 +74,8 @@ def static_files(folder: Path | None) -> Middleware:
                 return serve_file(folder, environ, start_response)
             return app(environ, start_response)
 
-        return answer
+        origins = project_frame_ancestors() if frame_ancestors is None else frame_ancestors
+        return framed_by(origins, PREFIX)(answer)
 
     return middleware
 
@@ -86,7 +92,9 @@ def vendored_libraries(app: WSGIApp) -> WSGIApp:
             return app(environ, start_response)
         library = path[len(VENDOR_PREFIX) :].split("/", 1)[0]
         if library not in VENDORED or environ.get("REQUEST_METHOD", "GET") not in {"GET", "HEAD"}:
-            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            start_response(
+                "404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")]
+            )
             return [b"not found"]
         return serve_file(folder, environ, start_response, VENDOR_PREFIX)
 
