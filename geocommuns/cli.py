@@ -54,6 +54,36 @@ def _root(
         raise typer.Exit(0)
 
 
+@app.command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="The new project's folder (absent or empty).")],
+    epci: Annotated[
+        str | None, typer.Option("--epci", help="The EPCI's SIREN (or a part of its name).")
+    ] = None,
+    departement: Annotated[
+        str | None, typer.Option("--departement", help="A département code: its communes.")
+    ] = None,
+    commune: Annotated[
+        str | None, typer.Option("--commune", help="A commune's INSEE code: that commune.")
+    ] = None,
+) -> None:
+    """A new project for a territory: service file, layers, town halls, commune folders."""
+    from geocommuns.definitions.project import init_project
+
+    try:
+        project = init_project(
+            folder, template=Settings().root, epci=epci, departement=departement, commune=commune
+        )
+    except GeocommunsError as e:
+        _fail(e)
+    console.print(
+        f"[bold]{project.service.epci.name}[/] ({project.service.territory}): "
+        f"{len(project.communes)} communes, {len(project.files)} files in {folder}",
+        highlight=False,
+    )
+    console.print(f"next: cd {folder} && scripts/demo.sh", highlight=False)
+
+
 @app.command("layers")
 def layers_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

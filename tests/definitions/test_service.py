@@ -64,6 +64,8 @@ def test_repository_service_file_is_valid() -> None:
             "attribution",
         ),
         ({"colour": "blue"}, "colour", "Extra inputs"),
+        ({"territory": "communes:46042,46088"}, "territory", "joined by '+'"),
+        ({"epci": {"name": "X", "siret": "20002373700014"}}, "epci", "SIREN"),
     ],
 )
 def test_errors_name_the_key_and_the_fix(
@@ -83,3 +85,13 @@ def test_missing_and_broken_files_say_what_to_do(tmp_path: Path) -> None:
     (tmp_path / SERVICE_FILE).write_text("territory: [epci\n", encoding="utf-8")
     with pytest.raises(ServiceDefinitionError, match="not valid YAML"):
         service_from_root(tmp_path)
+
+
+def test_territory_specs_as_the_territory_module_reads_them(tmp_path: Path) -> None:
+    for spec in ("epci:123456789", "departement:2A", "commune:46042+commune:46088", "region:76"):
+        assert service_from_file(_write(tmp_path, _raw() | {"territory": spec})).territory == spec
+
+
+def test_a_publisher_without_siren_until_it_is_known(tmp_path: Path) -> None:
+    raw = _raw() | {"territory": "departement:46", "epci": {"name": "Département du Lot"}}
+    assert service_from_file(_write(tmp_path, raw)).epci.siren is None
