@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     #: The API's Part 4 writes: a login of the ``geocommuns_api_write`` group (the layer
     #: tables and the journal only). Unset: ``database_url``.
     database_write_url: str | None = None
+    #: Hot standbys of the database (PostgreSQL streaming replicas), one libpq URL or
+    #: several separated by spaces: the API's anonymous reads go to them in turn, the
+    #: reads of a request carrying a token (a writer reading its own writes) and every
+    #: write go to the primary. Unset: everything on the primary.
+    database_replica_urls: str = ""
     #: Where ``geocommuns export`` writes the open-data downloads.
     export_dir: Path = Path("geodata/export")
     #: Folder holding the national schemas' JSON files (``national_schema.file``); a schema
@@ -135,6 +140,11 @@ class Settings(BaseSettings):
         if self.database_write_url is None:
             self.database_write_url = self.database_url
         return self
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """:attr:`database_replica_urls` as a list (empty: no replica)."""
+        return self.database_replica_urls.split()
 
     def path(self, value: Path) -> Path:
         """Resolve ``value`` against ``root``."""

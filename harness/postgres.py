@@ -9,7 +9,8 @@ Starting a cluster costs a few seconds (``initdb``), a database a fraction of on
 cluster holds a template database with PostGIS already created, and
 :meth:`Cluster.create_database` copies it. So a test session starts one cluster and each
 test module gets its own database (``tests/conftest.py``), which it may fill and change
-without any other module seeing it.
+without any other module seeing it. :func:`replica` adds a streaming hot standby of a
+cluster (``pg_basebackup -R``), for the scale-out test and benchmark.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def cluster() -> Iterator[Cluster]:
     hba = data / "pg_hba.conf"
     hba.write_text(
         f"local all {SUPERUSER} trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
+        f"host replication {SUPERUSER} 127.0.0.1/32 trust\n"
         "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
     )
     if os.geteuid() == 0:
@@ -145,6 +147,98 @@ def cluster() -> Iterator[Cluster]:
             check=False, capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replica(primary: Cluster, *, timeout_s: float = 60) -> Iterator[Cluster]:
+    """A hot standby of ``primary``, streaming its WAL: yield it, always stop it.
+
+    PostgreSQL's own streaming replication: ``pg_basebackup -R`` copies the primary
+    (its template and databases included) and writes the ``primary_conninfo`` and
+    ``standby.signal`` that make the copy a read-only standby replaying the primary's
+    WAL as it comes. What is committed on the primary appears on the standby a moment
+    later (:func:`wait_for_replay`).
+
+    Parameters
+    ----------
+    primary
+        A running cluster of :func:`cluster` (it accepts the superuser's replication
+        connections from 127.0.0.1).
+    timeout_s
+        Longest the copy and the start may take.
+
+    Raises
+    ------
+    RuntimeError
+        When PostgreSQL's server binaries are not installed.
+    """
+    bindir = pg_bin()
+    if bindir is None:
+        msg = f"PostgreSQL server binaries not found; run: apt-get install {PACKAGES}"
+        raise RuntimeError(msg)
+    base = Path(tempfile.mkdtemp(prefix="geocommuns-pg-replica-"))
+    data = base / "data"
+    if os.geteuid() == 0:
+        shutil.chown(base, SUPERUSER, SUPERUSER)
+    port = free_port()
+    try:
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                             "-U", SUPERUSER, "-D", str(data), "-R", "-X", "stream", "-c", "fast",
+                             "--no-sync"]),
+            check=True, capture_output=True, timeout=timeout_s,
+        )
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on"
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                             "-t", str(int(timeout_s)), "-l", str(base / "log"), "start"]),
+            check=True, capture_output=True, timeout=timeout_s + 5,
+        )
+        yield Cluster(port)
+    finally:
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            check=False, capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_for_replay(primary_url: str, replica_url: str, *, timeout_s: float = 30) -> float:
+    """Wait until the replica has replayed everything the primary had committed.
+
+    Parameters
+    ----------
+    primary_url, replica_url
+        Connection URLs of the same database on the primary and on its standby.
+    timeout_s
+        Longest wait.
+
+    Returns
+    -------
+    float
+        Seconds waited.
+
+    Raises
+    ------
+    TimeoutError
+        When the replica is still behind after ``timeout_s``.
+    """
+    import time
+
+    with psycopg.connect(primary_url, autocommit=True) as conn:
+        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]  # type: ignore[index]
+    started = time.monotonic()
+    with psycopg.connect(replica_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]
+            ).fetchone()
+            if row is not None and row[0]:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout_s:
+                msg = f"the replica has not replayed {lsn} after {timeout_s:g} s"
+                raise TimeoutError(msg)
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from geocommuns.serve.middleware.query import (
     known_parameters_only,
     normalised_query,
 )
+from geocommuns.serve.middleware.replicas import own_writes_from_primary
 from geocommuns.serve.middleware.reports import citizen_reports, report_form_for
 from geocommuns.serve.middleware.static import static_files, vendored_libraries
 from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
@@ -105,6 +106,7 @@ def dispatcher(
         # the technician web space: its own pages and upload cap (the citizens' form below)
         mounted("/espace", espace, leave=("/espace/signaler",)),
         bounded_bodies(),  # a request body over 1 MB: 413, on every route
+        own_writes_from_primary,  # with a token: reads from the primary, not a replica
         compressed_and_tagged,  # ETag, 304, gzip of the finished GET answer
         preflight(edits=edits is not None),  # OPTIONS preflight: 204 with the CORS rules
         citizen_reports(reports),  # /espace/signaler: the citizens' report form

@@ -6,6 +6,9 @@ page. This one:
 
 - keeps one small connection pool per process and database (psycopg_pool), read-only
   sessions with a statement timeout;
+- reads from the database's streaming replicas when there are some
+  (``GEOCOMMUNS_DATABASE_REPLICA_URLS``), in turn, and from the primary inside
+  :func:`primary_reads` (a request carrying a token: the writer reads its own writes);
 - answers bbox queries with ``&&`` on the GiST index and items by id through the unique
   index on ``id`` (both created by ``geocommuns publish``);
 - reads ``numberMatched`` of an unfiltered query from ``geocommuns_layers``, the
@@ -28,9 +31,13 @@ Configure it in ``pygeoapi-config.yml`` (``geocommuns config`` does, when
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import itertools
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import psycopg
@@ -62,6 +69,68 @@ POOL_TIMEOUT_S = 10.0
 _POOLS: dict[str, ConnectionPool[Any]] = {}
 _COLUMNS: dict[tuple[str, str], set[str]] = {}
 _LOCK = threading.Lock()
+#: Whether the current request reads from the primary (set by :func:`primary_reads`).
+_PRIMARY_READS: contextvars.ContextVar[bool] = contextvars.ContextVar("primary_reads", default=False)
+#: Turns of the replicas, per process.
+_TURNS = itertools.count()
+#: A replica that did not answer is left aside this long (seconds), so that requests do
+#: not each wait for it (:data:`POOL_TIMEOUT_S`) before reading elsewhere.
+REPLICA_RETRY_S = 30.0
+#: Replica URL to the monotonic time until which it is left aside.
+_DOWN: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def primary_reads(active: bool = True) -> Iterator[None]:
+    """Inside the block, the providers read from the primary, never from a replica.
+
+    A client that has just written (Part 4, with its token) reads its own write: its
+    requests are answered from the primary, which committed it, while anonymous reads
+    go to the replicas (:attr:`geocommuns.settings.Settings.database_replica_urls`),
+    which replay it a moment later.
+
+    Parameters
+    ----------
+    active
+        False leaves the choice as it is (a convenience for middlewares).
+    """
+    token = _PRIMARY_READS.set(True) if active else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _PRIMARY_READS.reset(token)
+
+
+def read_urls(data: str) -> list[str]:
+    """The URLs a read of the database ``data`` may use now, in the order to try them.
+
+    Anonymous reads of the project's database go to its replicas in turn (one after the
+    other, per process), then, if none answers, to the primary (its read login, see
+    :func:`role_url`); inside :func:`primary_reads`, or without replicas, to the primary
+    only.
+
+    Parameters
+    ----------
+    data
+        The provider's ``data`` (environment substituted).
+
+    Returns
+    -------
+    list of str
+        libpq URLs, the first to try first.
+    """
+    primary = role_url(data, "read")
+    current = settings()
+    replicas = current.replica_urls if current.database_url and data == current.database_url else []
+    if not replicas or _PRIMARY_READS.get():
+        return [primary]
+    now = time.monotonic()
+    up = [u for u in replicas if _DOWN.get(u, 0.0) <= now]
+    if not up:
+        return [primary]
+    turn = next(_TURNS) % len(up)
+    return [*up[turn:], *up[:turn], primary]
 
 
 def pool_for(url: str) -> ConnectionPool[Any]:
@@ -144,17 +213,32 @@ class PostGISProvider(LayerProvider):
                 "set GEOCOMMUNS_DATABASE_URL (e.g. postgresql://user@host:5432/db)"
             )
             raise ProviderConnectionError(msg)
-        # the read login when the project's database is configured with separate roles
-        url = self.url = role_url(url, "read")
+        # the read login when the project's database is configured with separate roles;
+        # each query picks the replica or the primary it reads from (read_urls)
+        self.data_url = url
+        self.url = role_url(url, "read")
+
+    def _run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        urls = read_urls(self.data_url)
+        for i, url in enumerate(urls):
+            try:
+                return self._run_on(url, sql, params)
+            except ProviderUnavailable:
+                if i == len(urls) - 1:
+                    raise
+                _DOWN[url] = time.monotonic() + REPLICA_RETRY_S
+                logger.warning("%s unavailable, reading from %s for %g s", redact(url),
+                               redact(urls[i + 1]), REPLICA_RETRY_S)
+        raise AssertionError  # unreachable: the loop returns or raises
+
+    def _run_on(self, url: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            self.pool = pool_for(url)
+            pool = pool_for(url)
         except (psycopg.Error, PoolTimeout) as e:
             msg = f"cannot connect to {redact(url)} ({e}); check GEOCOMMUNS_DATABASE_URL"
             raise ProviderUnavailable(msg, user_msg="database unavailable; retry in a few seconds") from e
-
-    def _run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            with self.pool.connection() as con:
+            with pool.connection() as con:
                 rows: list[tuple[Any, ...]] = con.execute(sql, params, prepare=True).fetchall()
                 return rows
         except (PoolTimeout, psycopg.OperationalError) as e:
@@ -162,7 +246,7 @@ class PostGISProvider(LayerProvider):
                 msg = f"table {self.table}: time budget exceeded ({STATEMENT_TIMEOUT_MS} ms); simplify the filter or retry later"
                 logger.warning(msg)
                 raise ProviderBudgetExceeded(msg, user_msg=msg) from e
-            msg = f"{redact(self.url)}: no database connection available ({str(e).strip().splitlines()[0]})"
+            msg = f"{redact(url)}: no database connection available ({str(e).strip().splitlines()[0]})"
             logger.error(msg)
             raise ProviderUnavailable(msg, user_msg="database unavailable; retry in a few seconds") from e
         except psycopg.DataError as e:

@@ -4,6 +4,7 @@ One module per job, each a function taking the application it wraps (see
 :func:`geocommuns.serve.app.dispatcher` for the order):
 
 - :mod:`.bodylimit`: request bodies over the cap refused (``413``), on every route;
+- :mod:`.replicas`: a request carrying a token reads from the primary database;
 - :mod:`.httpcache`: ETag, ``304 Not Modified`` and gzip of successful GET answers;
 - :mod:`.cors`: CORS preflight answers and CORS headers of GET/HEAD answers;
 - :mod:`.handoff`: the OGC API – Features Part 4 writes handed to the edit service;
