@@ -27,7 +27,7 @@
         return;
       }
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", depot.action);
+      xhr.open("POST", depot.getAttribute("action"));
       xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
       box.hidden = false;
       xhr.upload.addEventListener("progress", function (e) {
@@ -128,7 +128,7 @@
       var form = new FormData(assistant);
       form.set("action", "verifier");
       text(resume, "Vérification en cours…");
-      fetch(assistant.action, { method: "POST", body: form, credentials: "same-origin",
+      fetch(assistant.getAttribute("action"), { method: "POST", body: form, credentials: "same-origin",
                                 headers: { "X-Requested-With": "XMLHttpRequest" } })
         .then(function (r) { return r.json(); })
         .then(function (s) { renderSummary(resume, s); });
