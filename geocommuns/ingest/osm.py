@@ -22,6 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geocommuns.definitions.layerdef import LayerDef, OsmDef
 from geocommuns.errors import SourceReadError
+from geocommuns.ingest import overpass
 from geocommuns.ingest.reader import RawTable
 
 logger = logging.getLogger(__name__)
@@ -185,31 +186,6 @@ def layer_overpass_tags(osm: OsmDef) -> dict[str, bool | str | list[str]]:
     return tags
 
 
-def configure_osmnx(cache_dir: Path, timeout: float) -> None:
-    """Point osmnx at an on-disk cache, with a timeout and without its rate-limit pause.
-
-    osmnx's pause asks Overpass's status endpoint first and retries for about a minute
-    when it cannot be reached; disabled, a machine without network fails in seconds.
-    """
-    import osmnx as ox
-
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    ox.settings.use_cache = True
-    ox.settings.cache_folder = str(cache_dir)
-    ox.settings.overpass_rate_limit = False
-    ox.settings.requests_timeout = timeout
-    ox.settings.log_console = False
-
-
-def overpass_unreachable(error: Exception) -> SourceReadError:
-    """The one error said when Overpass cannot be reached or answers nonsense."""
-    msg = (
-        f"OpenStreetMap (Overpass) could not be reached ({type(error).__name__}); "
-        "build offline from an .osm/.osm.pbf extract with 'path:' in the osm source"
-    )
-    return SourceReadError(msg)
-
-
 def table_from_overpass(
     outline: BaseGeometry, layer: LayerDef, *, cache_dir: Path, timeout: float = 60.0
 ) -> RawTable:
@@ -219,18 +195,11 @@ def table_from_overpass(
     osmnx's pause-and-retry when Overpass's status endpoint is unreachable is disabled:
     without network the call fails in seconds with one clear message.
     """
-    import osmnx as ox
-
     if layer.osm is None:
         msg = f"layer {layer.id!r} has no 'osm' block: add selectors before reading OpenStreetMap"
         raise SourceReadError(msg)
-    configure_osmnx(cache_dir, timeout)
-    try:
-        gdf = ox.features_from_polygon(outline, tags=layer_overpass_tags(layer.osm))
-    except ox._errors.InsufficientResponseError:
-        gdf = None
-    except Exception as e:  # requests, osmnx and JSON errors all mean "no data"
-        raise overpass_unreachable(e) from None
+    overpass.configure(cache_dir, timeout)
+    gdf = overpass.features_in(outline, layer_overpass_tags(layer.osm))
     rows: list[dict[str, Any]] = []
     if gdf is not None:
         for (element, osm_id), feature in gdf.iterrows():

@@ -20,7 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import SourceReadError
-from geocommuns.ingest.osm import configure_osmnx, layer_overpass_tags, overpass_unreachable
+from geocommuns.ingest import overpass
+from geocommuns.ingest.osm import layer_overpass_tags
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +96,11 @@ def fetch_osm(
     SourceReadError
         When Overpass cannot be reached (in seconds, with one message).
     """
-    import osmnx as ox
-
     tags = overpass_tags(layers)
-    configure_osmnx(cache_dir, timeout)
+    overpass.configure(cache_dir, timeout)
     elements: dict[tuple[str, int], dict[str, Any]] = {}
-    try:
-        for response in ox._overpass._download_overpass_features(outline, tags):
-            for element in response.get("elements", []):
-                elements[(str(element["type"]), int(element["id"]))] = element
-    except Exception as e:  # requests, osmnx and JSON errors all mean "no data"
-        raise overpass_unreachable(e) from None
+    for element in overpass.elements_in(outline, tags):
+        elements[(str(element["type"]), int(element["id"]))] = element
     ordered = sorted(elements.values(), key=lambda e: (_ORDER.get(e["type"], 3), e["id"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")

@@ -11,18 +11,17 @@ import os
 import subprocess
 import sys
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-import requests
 from conftest import LAYERS_DIR
 
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import SourceReadError
+from geocommuns.ingest import overpass
 from geocommuns.ingest.build import harmonise_source
-from geocommuns.ingest.osm import configure_osmnx, table_from_osm_file
+from geocommuns.ingest.osm import table_from_osm_file
 from geocommuns.ingest.osm_fetch import fetch_osm, overpass_tags
 
 GEOCOMMUNS = Path(sys.executable).with_name("geocommuns")
@@ -48,15 +47,8 @@ RESPONSE = {
 
 def _record(outline, layers, cache: Path, timeout: float) -> None:
     """Put RESPONSE in osmnx's cache under the exact request fetch_osm will make."""
-    import osmnx as ox
-
-    configure_osmnx(cache, timeout)
-    tags = overpass_tags(layers)
-    url = ox.settings.overpass_url.rstrip("/") + "/interpreter"
-    for coords in ox._overpass._make_overpass_polygon_coord_strs(outline):
-        query = ox._overpass._create_overpass_features_query(coords, tags)
-        prepared = str(requests.Request("GET", url, params=OrderedDict(data=query)).prepare().url)
-        ox._http._save_to_cache(prepared, RESPONSE, True)
+    overpass.configure(cache, timeout)
+    assert overpass.record_answer(outline, overpass_tags(layers), RESPONSE) >= 1
 
 
 def test_overpass_tags_merge_the_layers(layers):
