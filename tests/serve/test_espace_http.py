@@ -380,3 +380,32 @@ def test_review_queue_accept_and_refuse(reviewed: Space, layers: dict[str, Layer
     admin.post(f"/espace/relecture/{item_id}", data={"csrf": admin_csrf, "action": "refuser",
                                                    "commentaire": "Doublon"})
     assert "refusée" in text_of(client.get("/espace/")) and "« Doublon »" in text_of(client.get("/espace/"))
+
+
+@pytest.mark.slow
+def test_a_citizen_report_reaches_the_commune_queue_and_is_marked_done(space: Space, layers: dict[str, LayerDef]) -> None:
+    with space.store.writing() as db:
+        item = reviews.report(db, layers, layer="equipements", feature_id="test-equipements--3",
+                              message="Les horaires ont changé", reporter_email="habitant@example.org")
+    assert item.commune == "46042"
+    other, _ = signed_in(space, "douelle")
+    assert "Les horaires ont changé" not in text_of(other.get("/espace/relecture"))
+    client, csrf = signed_in(space, "cahors")
+    queue = text_of(client.get("/espace/relecture"))
+    assert "Les horaires ont changé" in queue and "habitant@example.org" in queue
+    done = client.post(f"/espace/relecture/{item.id}", data={"csrf": csrf, "action": "traiter",
+                                                            "commentaire": "Corrigé"})
+    assert done.status_code == 303
+    with space.store.reading() as db:
+        assert reviews.get_item(db, Principal("epci", "admin"), item.id).state == "done"
+    again = client.post(f"/espace/relecture/{item.id}", data={"csrf": csrf, "action": "traiter"})
+    assert again.status_code == 404
+
+
+@pytest.mark.slow
+def test_enum_values_show_the_layer_french_labels(space: Space) -> None:
+    client, csrf = signed_in(space, "douelle")
+    location = upload(client, csrf, "douelle.csv", samples.csv_bytes(flawed=True)).headers["Location"]
+    page = html.unescape(client.get(location + "/correspondance").get_data(as_text=True))
+    assert '<option value="atelier_partage">Atelier partagé (atelier_partage)</option>' in page
+    assert "Tiers-lieu hybride" in page

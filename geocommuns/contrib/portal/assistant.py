@@ -90,8 +90,11 @@ class Assistant:
     crs_choices: dict[str, str] = field(default_factory=lambda: dict(CRS_CHOICES))
 
 
-def enum_label(value: str) -> str:
-    """A readable label of an enum value (``atelier_partage`` → ``Atelier partage``)."""
+def enum_label(field: FieldDef, value: str) -> str:
+    """The French label of an enum value: the layer's (``labels``), else the value made
+    readable (``borne_exterieure`` → ``Borne exterieure``)."""
+    if value in field.labels:
+        return field.labels[value]
     text = value.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 

@@ -46,7 +46,8 @@ class FormField:
     title: str
     kind: str  # text, select, checkbox, number, date, hours, list
     required: bool
-    options: tuple[str, ...] = ()
+    #: An enum field's values and their French labels.
+    options: tuple[tuple[str, str], ...] = ()
     sensitive: bool = False
 
 
@@ -58,7 +59,7 @@ def form_fields(layer: LayerDef) -> list[FormField]:
             continue
         out.append(FormField(
             name=f.name, title=f.title, kind=_kind(f), required=f.required,
-            options=tuple(f.constraints.enum or ()), sensitive=f.sensitive,
+            options=tuple((v, f.label(v)) for v in f.constraints.enum or ()), sensitive=f.sensitive,
         ))
     return out
 
