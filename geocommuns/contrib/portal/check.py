@@ -21,9 +21,9 @@ from typing import Any
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory
+from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.build import harmonise_source
 from geocommuns.ingest.geocode import geocoder_from_settings
-from geocommuns.errors import GeocommunsError
 from geocommuns.ingest.harmonise import Harmonised, features_frame
 from geocommuns.ingest.report import ReasonGroup, SourceReport
 from geocommuns.publish.export import spreadsheet_cell
