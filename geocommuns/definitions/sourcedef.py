@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,11 @@ from geocommuns.definitions.layerdef import format_validation_error
 from geocommuns.errors import SourceDefinitionError
 
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+#: The kinds of source a declaration may name; each has a reader registered in
+#: :mod:`geocommuns.ingest.sources` (a test checks both lists agree).
+SourceKind = Literal["file", "mairies", "osm"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 
 class GeometrySpec(BaseModel):
@@ -67,7 +72,7 @@ class SourceDef(BaseModel):
 
     id: str
     layer: str
-    kind: Literal["file", "mairies", "osm"] = "file"
+    kind: SourceKind = "file"
     path: Path | None = None
     producer: str | None = None
     commune: str | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from geocommuns.definitions.layerdef import LayerDef
-from geocommuns.definitions.sourcedef import SourceDef
+from geocommuns.definitions.sourcedef import SOURCE_KINDS, SourceDef
 from geocommuns.definitions.territory import Territory, mairie_opening_hours
 from geocommuns.errors import SourceDefinitionError
 from geocommuns.ingest.osm import table_from_osm_file, table_from_overpass
@@ -25,11 +25,28 @@ _ACCESSIBILITY = {"ACC": "oui", "DEM": "partiel", "NAC": "non"}
 
 
 def register(kind: str, reader: SourceReader, *, overwrite: bool = False) -> None:
-    """Register the reader of a source kind."""
+    """Register the reader of a source kind (one of ``SourceDef.kind``'s values).
+
+    Raises
+    ------
+    ValueError
+        The kind is not one a declaration may name, or already has a reader.
+    """
+    if kind not in SOURCE_KINDS:
+        msg = (
+            f"source kind {kind!r} is not one of SourceDef.kind ({', '.join(SOURCE_KINDS)}); "
+            "add it to geocommuns.definitions.sourcedef.SourceKind first"
+        )
+        raise ValueError(msg)
     if kind in _READERS and not overwrite:
         msg = f"source kind {kind!r} is already registered"
         raise ValueError(msg)
     _READERS[kind] = reader
+
+
+def registered_kinds() -> frozenset[str]:
+    """The source kinds that have a reader."""
+    return frozenset(_READERS)
 
 
 def table_from_source(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
@@ -42,7 +59,9 @@ def table_from_source(source: SourceDef, layer: LayerDef, territory: Territory) 
 
 
 def _read_file(source: SourceDef, layer: LayerDef, territory: Territory) -> RawTable:
-    assert source.path is not None
+    if source.path is None:  # SourceDef refuses it; kept for sources built in code
+        msg = f"source {source.id}: a 'file' source needs 'path'"
+        raise SourceDefinitionError(msg)
     return table_from_file(source.path, source)
 
 
