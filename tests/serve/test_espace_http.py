@@ -409,3 +409,12 @@ def test_enum_values_show_the_layer_french_labels(space: Space) -> None:
     page = html.unescape(client.get(location + "/correspondance").get_data(as_text=True))
     assert '<option value="atelier_partage">Atelier partagé (atelier_partage)</option>' in page
     assert "Tiers-lieu hybride" in page
+
+
+@pytest.mark.slow
+def test_bodies_are_capped_off_the_upload_form(space: Space) -> None:
+    # the space is mounted before the service's 1 MB cap: its other forms keep that cap
+    client = Client(space.app)
+    form = client.get("/espace/connexion")
+    huge = client.post("/espace/connexion", data={"csrf": csrf_of(form), "nom": "x" * 1_100_000, "jeton": "y"})
+    assert huge.status_code == 413 and "trop volumineuse" in text_of(huge)

@@ -15,7 +15,13 @@ import mimetypes
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.exceptions import Forbidden, HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import (
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -27,6 +33,7 @@ from geocommuns.contrib.portal.throttle import SignInThrottle
 from geocommuns.contrib.portal.uploads import Uploads
 from geocommuns.serve.espace import account, corrections, deliveries, queue
 from geocommuns.serve.espace.web import PREFIX, STATIC, Espace, Visit, page, signed_in
+from geocommuns.serve.middleware.bodylimit import MAX_BODY
 from geocommuns.serve.wsgi import StartResponse
 from geocommuns.settings import Settings
 
@@ -126,6 +133,13 @@ class EspaceApp:
             return redirect(f"{PREFIX}/", code=301)
         adapter = _RULES.bind_to_environ(request.environ)
         endpoint, args = adapter.match()
+        # the space is mounted before the service's 1 MB cap: only a delivery may be larger
+        limit = MAX_BODY if endpoint != "deliver" else (
+            self.espace.options.upload_max_bytes + deliveries.FORM_MARGIN
+        )
+        if (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge
+        request.max_content_length = limit
         if endpoint == "static":
             return _static(str(args["name"]))
         if request.method not in {"GET", "HEAD", "POST"}:
@@ -147,11 +161,13 @@ class EspaceApp:
     def _error(self, request: Request, error: HTTPException) -> Response:
         status = error.code or 500
         titles = {403: "Action refusée", 404: "Page introuvable", 405: "Méthode non permise",
-                  413: "Fichier trop volumineux"}
-        message = error.description if status in {403, 404} and error.description and "server" not in error.description else {
+                  413: "Demande trop volumineuse"}
+        ours = status in {403, 404} and error.description and "server" not in error.description
+        message = error.description if ours else {
             404: "Cette page n'existe pas.", 405: "Cette action n'est pas permise ici.",
+            413: "La demande est trop volumineuse.",
         }.get(status, "La demande n'a pas pu aboutir.")
-        if status == 413:
+        if status == 413 and request.path == f"{PREFIX}/deposer":
             return deliveries.too_large(self.espace, request, signed_in(self.espace, request))
         visit = signed_in(self.espace, request) if status != 403 else None
         return page("erreur.html", visit=visit, title=titles.get(status, "Erreur"), message=message, status=status)
