@@ -27,6 +27,8 @@ from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import ConfigError
 from geocommuns.ingest.sqldb import open_readonly
 from geocommuns.serve.openapi import self_contained
+from geocommuns.serve.openapi_edits import with_project_edits
+from geocommuns.serve.openapi_responses import documented_responses
 from geocommuns.settings import Settings
 
 #: Where the server finds the GeoPackage, relative to the project root.
@@ -470,6 +472,9 @@ def write_openapi(config_path: Path, output: Path) -> None:
         raise ConfigError(msg) from e
     # pygeoapi refers to the OGC schema repositories: make it readable offline
     document = self_contained(yaml.safe_load(content))
+    # what the service answers beyond pygeoapi: other media types, 503s, the Part 4 writes
+    documented_responses(document)
+    with_project_edits(document, Settings())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100), encoding="utf-8"
