@@ -26,7 +26,7 @@ from werkzeug.test import Client, TestResponse
 from geocommuns.contrib import reviews
 from geocommuns.contrib.auth import Principal, add_user
 from geocommuns.contrib.edits import PRINCIPAL_KEY, EditService
-from geocommuns.contrib.layerstore import GeoPackageStore, table_of
+from geocommuns.contrib.layerstore import GeoPackageStore, LivingStore, PostgisStore, table_of
 from geocommuns.contrib.portal.options import PortalOptions
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.ingest import journal
@@ -45,7 +45,7 @@ class Space:
     """The space under test and what it works on."""
 
     folder: Path
-    store: GeoPackageStore
+    store: LivingStore
     edits: EditService
     tokens: dict[str, str]
     app: Any
@@ -69,10 +69,15 @@ def _create_as_admin(edits: EditService, feature: dict[str, Any]) -> str:
     return str(answer["headers"]["Location"]).rsplit("/", 1)[1]
 
 
-def _space(folder: Path, layers: dict[str, LayerDef], *, review: bool) -> Space:
+def _space(folder: Path, layers: dict[str, LayerDef], *, review: bool, database_url: str | None = None) -> Space:
     gpkg = folder / "geocommuns.gpkg"
     write_sample_gpkg(gpkg, layers)
-    store = GeoPackageStore(gpkg)
+    store: LivingStore = GeoPackageStore(gpkg)
+    if database_url is not None:
+        from geocommuns.publish.postgis import publish
+
+        publish(database_url, gpkg, layers)
+        store = PostgisStore(database_url)
     tokens = {}
     with store.writing() as db:
         tokens["douelle"] = add_user(db, "douelle", "contributor", commune="46088")
@@ -418,3 +423,34 @@ def test_bodies_are_capped_off_the_upload_form(space: Space) -> None:
     form = client.get("/espace/connexion")
     huge = client.post("/espace/connexion", data={"csrf": csrf_of(form), "nom": "x" * 1_100_000, "jeton": "y"})
     assert huge.status_code == 413 and "trop volumineuse" in text_of(huge)
+
+
+@pytest.mark.slow
+def test_the_space_on_postgis(tmp_path_factory: pytest.TempPathFactory, layers: dict[str, LayerDef],
+                              database_url: str) -> None:
+    """Upload, report, preview, submit and correction on the PostGIS living store."""
+    pg = _space(tmp_path_factory.mktemp("espace-pg"), layers, review=False, database_url=database_url)
+    client, csrf = signed_in(pg, "douelle")
+    location = upload(client, csrf, "douelle.xlsx", samples.xlsx_bytes(flawed=True)).headers["Location"]
+    assert "1 ligne(s) refusée(s)" in text_of(client.get(location))
+    refused = client.post(location + "/envoyer", data={"csrf": csrf})
+    assert refused.status_code == 409 and "1 ligne(s) sont refusées" in text_of(refused)
+    body = client.get(location + "/correspondance").get_data(as_text=True)
+    form = _assistant_form(body, csrf)
+    raw_key = next(k for k, v in form.items() if k.startswith("raw.categorie.") and v == samples.UNKNOWN_CATEGORY)
+    form["val.categorie." + raw_key.rsplit(".", 1)[1]] = "atelier_partage"
+    assert client.post(location + "/correspondance", data={**form, "action": "verifier"}).status_code == 200
+    assert "3 ajout(s)" in text_of(client.get(location + "/apercu"))
+    done = client.post(location + "/envoyer", data={"csrf": csrf})
+    assert "La livraison est appliquée : 3 ajout(s)" in text_of(done)
+    feature = "46088-douelle-tiers_lieux--DOU-2"
+    with pg.store.reading() as db:
+        stored = table_of(db).get(layers["tiers_lieux"], feature)
+        assert stored is not None and stored.doc["categorie"] == "atelier_partage"
+        etag = stored.etag
+    values = {"csrf": csrf, "etag": etag, "nom": "Atelier du quai", "categorie": "fablab",
+              "date_maj": "2026-11-30", "lon": "1.3600", "lat": "44.4700"}
+    assert client.post(f"/espace/couches/tiers_lieux/lieux/{feature}", data=values).status_code == 303
+    with pg.store.reading() as db:
+        assert table_of(db).get(layers["tiers_lieux"], feature).doc["categorie"] == "fablab"  # type: ignore[union-attr]
+        assert journal.changes(db, feature_id=feature)[-1].actor == "douelle"
