@@ -510,6 +510,7 @@ def _cli(database_url: str, *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # the command line, in a process of its own
 @pytest.mark.parametrize("role", ["reader", "partner"])
 def test_users_add_makes_a_read_only_login(secured: dict[str, Any], database_url: str,
                                            layers: dict[str, LayerDef], role: str) -> None:
@@ -540,6 +541,7 @@ def test_users_add_makes_a_read_only_login(secured: dict[str, Any], database_url
     assert "login" in _cli(database_url, "users", "list").split(name, 1)[1].splitlines()[0]
 
 
+@pytest.mark.slow  # the command line, in a process of its own
 def test_db_roles_prints_the_api_urls(secured: dict[str, Any], database_url: str) -> None:
     """'geocommuns db-roles' makes the API's two logins and prints their URLs once."""
     out = _cli(database_url, "db-roles", "--read-login", "m_cli_lecture", "--write-login", "m_cli_ecriture")
