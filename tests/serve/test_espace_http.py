@@ -296,6 +296,16 @@ def test_preview_and_submit_through_the_contribution_path(space: Space, layers: 
     assert stored is not None and stored.doc["code_insee"] == "46088"
     again = client.post(location + "/envoyer", data={"csrf": csrf})
     assert again.status_code == 200 and "0 ajout(s)" in text_of(again)
+    # the next delivery renames one place and drops another: old → new, and the removal
+    lines = fixed.decode().splitlines()
+    renamed = [lines[0], lines[1].replace("La Cale – coworking (échantillon)", "La Cale (échantillon)"), lines[2], ""]
+    later = upload(client, csrf, "douelle-mai.csv", "\n".join(renamed).encode()).headers["Location"]
+    words = text_of(client.get(later + "/apercu"))
+    assert "0 ajout(s)" in words and "1 modification(s)" in words and "1 suppression(s)" in words
+    assert "Nom : La Cale – coworking (échantillon) → La Cale (échantillon)" in words
+    assert "Suppression Salle numérique (échantillon)" in words
+    kinds = {f["properties"]["kind"] for f in client.get(later + "/apercu.json").json["features"]["features"]}
+    assert kinds == {"changed", "removed"}
 
 
 @pytest.mark.slow
