@@ -20,6 +20,8 @@ from geocommuns.definitions.service import service_from_root
 from geocommuns.definitions.sourcedef import GeometrySpec, SourceDef, source_from_yaml
 from geocommuns.definitions.territory import territory_from_spec
 from geocommuns.errors import GeocommunsError
+from geocommuns.i18n import N_, ngettext, set_language, translate
+from geocommuns.i18n import gettext as _
 from geocommuns.ingest.build import build, harmonise_source
 from geocommuns.ingest.geocode import geocoder_from_settings
 from geocommuns.ingest.report import SourceReport
@@ -41,14 +43,20 @@ err = Console(stderr=True)
 
 
 def _fail(error: Exception, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    label = _("error:")
+    err.print(f"[bold red]{label}[/] {translate(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Language of the messages: fr (default) or en (else LANG)."),
+    ] = None,
 ) -> None:
+    _choose_language(lang)
     if version:
         console.print(__version__)
         raise typer.Exit(0)
@@ -113,20 +121,31 @@ def layers_command(
     console.print(table)
 
 
+def _choose_language(lang: str | None) -> None:
+    """Set the messages' language (``--lang``; None: the environment's, French by default)."""
+    try:
+        set_language(lang)
+    except ValueError as e:
+        _fail(e)
+
+
 def print_source_report(report: SourceReport, *, limit: int = 20) -> None:
-    """Print one source's accounting, its notes, and its rejects and warnings grouped by reason."""
-    status = "[green]balanced[/]" if report.balanced else "[red]NOT BALANCED[/]"
-    console.print(
-        f"[bold]{report.source}[/] → {report.layer}: read {report.rows_read}, "
-        f"written {report.features_written}, rejected {report.rows_rejected}, "
-        f"merged {report.rows_merged} ({status})",
-        highlight=False,
+    """Print one source's accounting, its notes, and its rejects and warnings grouped by reason.
+
+    In the language in use (:mod:`geocommuns.i18n`): French unless ``--lang en`` or LANG.
+    """
+    status = "[green]" + _("balanced") + "[/]" if report.balanced else "[red]" + _("NOT BALANCED") + "[/]"
+    counts = _("read {read}, written {written}, rejected {rejected}, merged {merged}").format(
+        read=report.rows_read, written=report.features_written, rejected=report.rows_rejected,
+        merged=report.rows_merged,
     )
-    info = {k: v for k, v in report.info.items() if k in {"format", "encoding", "delimiter", "crs"}}
+    console.print(f"[bold]{report.source}[/] → {report.layer}: {counts} ({status})", highlight=False)
+    labels = {"format": _("format"), "encoding": _("encoding"), "delimiter": _("delimiter"), "crs": _("CRS")}
+    info = {labels[k]: v for k, v in report.info.items() if k in labels}
     if info:
         console.print("  " + ", ".join(f"{k}: {v!r}" for k, v in info.items()), highlight=False)
     for note in report.notes:
-        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+        console.print("  [yellow]" + _("note:") + f"[/] {translate(note)}", highlight=False)
     for kind, colour, groups in (
         ("rejected", "red", report.reject_groups()),
         ("warnings", "yellow", report.warning_groups()),
@@ -134,11 +153,25 @@ def print_source_report(report: SourceReport, *, limit: int = 20) -> None:
         for g in groups[:limit]:
             count = f"{g.count} × " if g.count > 1 else ""
             console.print(
-                f"  [{colour}]{count}{g.rows_text()}[/] {g.field}: {g.reason}", highlight=False
+                f"  [{colour}]{count}{g.rows_text()}[/] {g.field}: {translate(g.reason)}", highlight=False
             )
         if len(groups) > limit:
             more = sum(g.count for g in groups[limit:])
-            console.print(f"  … and {len(groups) - limit} more reasons ({more} {kind} rows)")
+            rest = len(groups) - limit
+            text = (
+                ngettext(
+                    "… and {n} more reason ({rows} rejected rows)",
+                    "… and {n} more reasons ({rows} rejected rows)",
+                    rest,
+                )
+                if kind == "rejected"
+                else ngettext(
+                    "… and {n} more reason ({rows} warnings)",
+                    "… and {n} more reasons ({rows} warnings)",
+                    rest,
+                )
+            )
+            console.print("  " + text.format(n=rest, rows=more), highlight=False)
 
 
 @app.command("validate")
@@ -161,13 +194,20 @@ def validate_command(
         Path | None, typer.Option("--rejects", help="Write rejected rows to this CSV.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Reasons of rejects and warnings to print.")] = 20,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language of the report: fr (default) or en.")
+    ] = None,
 ) -> None:
     """Check a delivery before sending it: exit 0 all rows valid, 1 some rejected, 2 unreadable."""
+    if lang is not None:
+        _choose_language(lang)
     settings = Settings()
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
         if layer not in layers:
-            msg = f"unknown layer {layer!r}; layers are: {', '.join(layers)}"
+            msg = N_("unknown layer {layer}; layers are: {layers}").format(
+                layer=repr(layer), layers=", ".join(layers)
+            )
             raise GeocommunsError(msg)
         if mapping is not None:
             declared = source_from_yaml(mapping)
@@ -1013,20 +1053,30 @@ def reports_command(
         for item in found:
             print(json.dumps(item.__dict__, ensure_ascii=False, default=str))
         return
+    words = {"report": _("report"), "submission": _("submission"), "proposed": _("proposed"),
+             "accepted": _("accepted"), "refused": _("refused"), "done": _("done")}
     for item in found:
         where = f"{item.layer}/{item.feature_id}" if item.feature_id else item.layer
         console.print(
-            f"#{item.id} {item.kind}, {item.state}, commune {item.commune or '-'}, {where}, "
-            f"{item.created_at:%Y-%m-%d %H:%M} UTC",
+            _("#{id} {kind}, {state}, commune {commune}, {where}, {at} UTC").format(
+                id=item.id, kind=words[item.kind], state=words[item.state], commune=item.commune or "-",
+                where=where, at=f"{item.created_at:%Y-%m-%d %H:%M}",
+            ),
             highlight=False, markup=False, soft_wrap=True,
         )
         console.print(f"  {item.message}", highlight=False, markup=False, soft_wrap=True)
         if item.reporter_email:
-            console.print(f"  e-mail: {item.reporter_email}", highlight=False, markup=False, soft_wrap=True)
-        if item.decided_by:
-            console.print(f"  {item.state} by {item.decided_by}: {item.comment or ''}",
+            console.print("  " + _("e-mail: {email}").format(email=item.reporter_email),
                           highlight=False, markup=False, soft_wrap=True)
-    console.print(f"{len(found)} item(s); mark a report done with 'geocommuns reports done ID'", highlight=False)
+        if item.decided_by:
+            console.print("  " + _("{state} by {who}: {comment}").format(
+                state=words[item.state], who=item.decided_by, comment=item.comment or ""),
+                highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        ngettext("{n} item; mark a report done with {command}", "{n} items; mark a report done with {command}",
+                 len(found)).format(n=len(found), command="'geocommuns reports done ID'"),
+        highlight=False,
+    )
 
 
 @reports_app.command("done")
@@ -1044,7 +1094,8 @@ def reports_done_command(
             item = reviews.mark_done(db, Principal(_OPERATOR, "admin"), item_id, comment=comment)
     except _store_errors() as e:
         _fail(e)
-    console.print(f"item {item.id} ({item.kind}, commune {item.commune or '-'}): done", highlight=False)
+    console.print(_("item {id} (commune {commune}): done").format(id=item.id, commune=item.commune or "-"),
+                  highlight=False)
 
 
 @app.command("history")

@@ -23,6 +23,10 @@ from harness.postgres import Cluster, cluster, postgis_available
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS_DIR = ROOT / "layers"
+# The suite reads geocommuns' messages in English (the catalogue's msgids), as its
+# assertions are written; set here so that the commands and servers it starts inherit it.
+# French is the product's default: tests/test_i18n.py checks it and the catalogue.
+os.environ.setdefault("GEOCOMMUNS_LANG", "en")
 GRAND_CAHORS = "epci:200023737"
 #: Real files from other producers, beside the project (never copied into it).
 REALDATA = ROOT.parent / "shared" / "realdata"

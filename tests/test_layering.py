@@ -2,7 +2,9 @@
 
 definitions ← ingest ← publish ← contrib ← serve ← cli: a module may import its own stage
 and the stages to its left (plus the top-level ``settings`` and ``errors``), never one to
-its right; and no module imports another module's private (``_``-prefixed) names.
+its right; and no module imports another module's private (``_``-prefixed) names. The
+messages' catalogue (``i18n``) is at the bottom, beside ``settings`` and ``errors``: every
+stage says what a technician reads through it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "geocommuns"
 #: Lowest first; a module of rank r may import modules of rank <= r.
-RANKS = {"settings": 0, "errors": 0, "definitions": 1, "ingest": 2, "publish": 3,
+RANKS = {"settings": 0, "errors": 0, "i18n": 0, "definitions": 1, "ingest": 2, "publish": 3,
          "contrib": 4, "serve": 5, "cli": 6}
 STAGES = ["definitions", "ingest", "publish", "contrib", "serve"]
 

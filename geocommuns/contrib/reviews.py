@@ -52,6 +52,7 @@ from geocommuns.contrib.auth import Principal
 from geocommuns.contrib.layerstore import table_of
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.errors import GeocommunsError
+from geocommuns.i18n import N_
 from geocommuns.ingest import journal
 from geocommuns.ingest.journal import REVIEWS_TABLE
 from geocommuns.ingest.sqldb import Db, as_db
@@ -152,7 +153,7 @@ def clean_email(value: str | None) -> str | None:
     if not text:
         return None
     if len(text) > MAX_EMAIL or EMAIL.fullmatch(text) is None:
-        msg = "the e-mail address is not valid (for example: first.last@example.org)"
+        msg = N_("the e-mail address is not valid (for example: first.last@example.org)")
         raise ReviewError(msg)
     return text
 
@@ -261,11 +262,13 @@ def submit(
         When the kind is unknown, the message empty or the e-mail invalid.
     """
     if kind not in KINDS:
-        msg = f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}"
+        msg = N_("unknown kind {kind}; use one of: {kinds}").format(
+            kind=repr(kind), kinds=", ".join(KINDS)
+        )
         raise ReviewError(msg)
     text = clean_text(message)
     if not text:
-        msg = "the message is empty: say in a few words what is wrong"
+        msg = N_("the message is empty: say in a few words what is wrong")
         raise ReviewError(msg)
     email = clean_email(reporter_email)
     ensure_schema(db)
@@ -327,11 +330,13 @@ def report(
     """
     definition = layers.get(layer)
     if definition is None:
-        msg = f"unknown layer {layer!r}"
+        msg = N_("unknown layer {layer}").format(layer=repr(layer))
         raise ReviewError(msg)
     stored = table_of(db).get(definition, feature_id) if 0 < len(feature_id) <= 200 else None
     if stored is None:
-        msg = f"no feature {feature_id!r} in layer {layer!r}"
+        msg = N_("no feature {feature} in layer {layer}").format(
+            feature=repr(feature_id), layer=repr(layer)
+        )
         raise ReviewError(msg)
     doc = stored.doc
     name = doc.get("nom")
@@ -417,7 +422,7 @@ def get_item(db: Db, principal: Principal, item_id: int) -> Item:
         ).fetchone()
     item = None if row is None else _whole(db, tuple(row))
     if item is None or not (may_review(principal, item) or item.submitted_by == principal.name):
-        msg = f"no item {item_id} in your review queue"
+        msg = N_("no item {item} in your review queue").format(item=item_id)
         raise ReviewError(msg)
     return seen_by(item, principal)
 
@@ -432,13 +437,17 @@ def _move(db: Db, principal: Principal, item_id: int, to: State, comment: str | 
     with db.transaction():
         item = get_item(db, principal, item_id)
         if not may_review(principal, item):
-            msg = f"user {principal.name} ({principal.scope}) may not decide item {item_id}"
+            msg = N_("user {user} ({scope}) may not decide item {item}").format(
+                user=principal.name, scope=principal.scope, item=item_id
+            )
             raise ReviewError(msg)
         allowed = sources[to]
         if item.kind == "submission" and to == "done":
             allowed = ("accepted",)  # a submission is applied only once accepted
         if item.state not in allowed:
-            msg = f"item {item_id} is {item.state}; it cannot become {to}"
+            msg = N_("item {item} is {state}; it cannot become {target}").format(
+                item=item_id, state=item.state, target=to
+            )
             raise ReviewError(msg)
         note = clean_text(comment or "") or None
         db.execute(

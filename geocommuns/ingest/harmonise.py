@@ -24,6 +24,7 @@ from geocommuns.definitions.layerdef import ExcludeRule, FieldDef, LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.errors import SourceDefinitionError
+from geocommuns.i18n import N_
 from geocommuns.ingest.geocode import Geocoder, Query
 from geocommuns.ingest.hours import column_label, label_cells
 from geocommuns.ingest.position import WGS84, Positions, guess_geometry, positions_from
@@ -70,18 +71,21 @@ def resolve_mapping(
     mapping: dict[str, list[str]] = {}
     for name, cols in source.mapping.items():
         if name not in layer.field_names:
-            msg = (
-                f"source {source.id}: mapping names field {name!r}, which layer {layer.id!r} "
-                f"does not have; fields are: {', '.join(layer.field_names)}"
+            msg = N_(
+                "source {source}: mapping names field {field}, which layer {layer} "
+                "does not have; fields are: {fields}"
+            ).format(
+                source=source.id, field=repr(name), layer=repr(layer.id),
+                fields=", ".join(layer.field_names),
             )
             raise SourceDefinitionError(msg)
         wanted = [cols] if isinstance(cols, str) else list(cols)
         missing = [c for c in wanted if c not in columns and fold(c) not in by_fold]
         if missing:
-            msg = (
-                f"source {source.id}: mapping of {name!r} names column(s) {missing} that the "
-                f"file does not have; its columns are: {', '.join(columns)}"
-            )
+            msg = N_(
+                "source {source}: mapping of {field} names column(s) {missing} that the "
+                "file does not have; its columns are: {columns}"
+            ).format(source=source.id, field=repr(name), missing=missing, columns=", ".join(columns))
             raise SourceDefinitionError(msg)
         mapping[name] = [c if c in columns else by_fold[fold(c)] for c in wanted]
     if source.auto_mapping:
@@ -233,9 +237,9 @@ def _parse_field(
     elif f.required and f.name != "source_id":
         when_missing = (
             None,
-            f"required value missing (column {', '.join(mapped)} is empty)"
+            N_("required value missing (column {columns} is empty)").format(columns=", ".join(mapped))
             if mapped
-            else "required value missing (no column mapped)",
+            else N_("required value missing (no column mapped)"),
         )
     else:
         when_missing = (None, None)
@@ -259,7 +263,7 @@ def _parse_field(
             warnings.append(None)
         else:
             errors.append(None)
-            warnings.append(f"{problem}; value left empty")
+            warnings.append(N_("{problem}; value left empty").format(problem=problem))
         k += 1
     return _Parsed(
         codes=coded.codes,
@@ -324,14 +328,15 @@ def harmonise_table(
     if guessed:
         report.info["guessed_mapping"] = guessed
         report.notes.append(
-            "columns guessed from their names (confirm them in the source YAML's "
-            "'mapping'): "
-            + ", ".join(f"{field} ← {cols}" for field, cols in guessed.items())
+            N_(
+                "columns guessed from their names (confirm them in the source YAML's "
+                "'mapping'): {guesses}"
+            ).format(guesses=", ".join(f"{field} ← {cols}" for field, cols in guessed.items()))
         )
     unused = [c for c in columns if c not in {x for v in mapping.values() for x in v}]
     unused = [c for c in unused if c not in _geometry_columns(source, columns)]
     if unused:
-        report.notes.append(f"columns not used: {', '.join(unused)}")
+        report.notes.append(N_("columns not used: {columns}").format(columns=", ".join(unused)))
 
     fields = [f for f in layer.fields if not f.computed or f.name == "source_id"]
     missing_required = [
@@ -344,8 +349,10 @@ def harmonise_table(
     ]
     for name in missing_required:
         report.notes.append(
-            f"no column for required field {name!r}: map one in the source YAML "
-            f"('mapping: {{{name}: <column>}}') or give a constant"
+            N_(
+                "no column for required field {field}: map one in the source YAML "
+                "('mapping: {{{name}: <column>}}') or give a constant"
+            ).format(field=repr(name), name=name)
         )
 
     spec = source.geometry
@@ -353,8 +360,9 @@ def harmonise_table(
         spec = guess_geometry(columns, spec.crs)
         if spec.x or spec.latlon:
             report.notes.append(
-                "coordinates read from column(s) "
-                f"{spec.latlon or f'{spec.x}/{spec.y}'} (guessed from their names)"
+                N_("coordinates read from column(s) {columns} (guessed from their names)").format(
+                    columns=spec.latlon or f"{spec.x}/{spec.y}"
+                )
             )
     positions = positions_from(
         frame,
@@ -365,8 +373,10 @@ def harmonise_table(
     report.info["crs"] = positions.crs
     if positions.crs_detected:
         report.notes.append(
-            f"no CRS in the file or the declaration: detected {positions.crs} from the "
-            "coordinate ranges; declare it (geometry.crs) to be sure"
+            N_(
+                "no CRS in the file or the declaration: detected {crs} from the "
+                "coordinate ranges; declare it (geometry.crs) to be sure"
+            ).format(crs=positions.crs)
         )
     geocoded: dict[int, str] = {}
     if geocoder is not None and "adresse" in mapping:
@@ -420,7 +430,9 @@ def harmonise_table(
         field_errors |= p.rows_with(p.errors)
     geometry_error = np.full(n, None, dtype=object)
     code_insee = located["code_insee"].to_numpy(dtype=object)
-    geometry_error[pd.isna(code_insee)] = f"outside the territory ({territory.name})"
+    geometry_error[pd.isna(code_insee)] = N_("outside the territory ({territory})").format(
+        territory=territory.name
+    )
     for i, problem in positions.problems.items():
         geometry_error[i] = problem
     rejected = ~excluded & (field_errors | (geometry_error != None))  # noqa: E711
@@ -451,7 +463,9 @@ def harmonise_table(
                 i,
                 len(parsed) + 1,
                 "geometry",
-                f"{snapped[i]} m outside the commune outlines; assigned to {commune[i]}",
+                N_("{distance} m outside the commune outlines; assigned to {commune}").format(
+                    distance=snapped[i], commune=commune[i]
+                ),
             )
         )
     declared = raw.get("code_insee", nothing)
@@ -466,8 +480,9 @@ def harmonise_table(
                 i,
                 len(parsed) + 2,
                 "code_insee",
-                f"file says {text_of(declared.raws[declared.codes[i]])!r}, "
-                f"position is in {code_insee[i]}",
+                N_("file says {value}, position is in {code}").format(
+                    value=repr(text_of(declared.raws[declared.codes[i]])), code=code_insee[i]
+                ),
             )
         )
 
@@ -495,7 +510,9 @@ def harmonise_table(
                     (
                         i,
                         "source_id",
-                        f"duplicate identifier {sid!r} (first seen at row {first_row_of[sid]})",
+                        N_("duplicate identifier {value} (first seen at row {row})").format(
+                            value=repr(sid), row=first_row_of[sid]
+                        ),
                     )
                 )
 
@@ -622,27 +639,31 @@ def _geocode_rows(
     if outcome.failure:
         report.notes.append(outcome.failure)
         for i in wanted:
-            positions.problems[i] += "; the address could not be geocoded (address API unreachable)"
+            positions.problems[i] += "; " + N_("the address could not be geocoded (address API unreachable)")
         return {}
     points = positions.points.to_numpy(dtype=object, copy=True)
     provenance: dict[int, str] = {}
     placed = 0
     for i, query, match in zip(wanted, queries, outcome.matches, strict=True):
         if match is None:
-            positions.problems[i] = f"address {query.address!r} not found ({outcome.provider})"
+            positions.problems[i] = N_("address {address} not found ({provider})").format(
+                address=repr(query.address), provider=outcome.provider
+            )
         elif match.score < geocoder.threshold:
-            positions.problems[i] = (
-                f"address {query.address!r} not found: the best candidate is {match.label!r} "
-                f"(score {match.score:.2f} < {geocoder.threshold:.2f})"
+            positions.problems[i] = N_(
+                "address {address} not found: the best candidate is {label} "
+                "(score {score} < {threshold})"
+            ).format(
+                address=repr(query.address), label=repr(match.label),
+                score=f"{match.score:.2f}", threshold=f"{geocoder.threshold:.2f}",
             )
         else:
             del positions.problems[i]
             points[i] = shapely.Point(match.lon, match.lat)
             placed += 1
-            positions.warnings[i] = (
-                f"position from the address {query.address!r}: {match.label!r} "
-                f"(score {match.score:.2f})"
-            )
+            positions.warnings[i] = N_(
+                "position from the address {address}: {label} (score {score})"
+            ).format(address=repr(query.address), label=repr(match.label), score=f"{match.score:.2f}")
             provenance[i] = json.dumps(
                 {"geometry": {"geocodage": outcome.provider, "adresse": match.label, "score": match.score}},
                 ensure_ascii=False,
@@ -650,8 +671,13 @@ def _geocode_rows(
     positions.points = gpd.GeoSeries(points, crs=WGS84, index=positions.points.index)
     report.info["geocoded"] = {"rows": len(wanted), "placed": placed, "provider": outcome.provider}
     report.notes.append(
-        f"{placed} of {len(wanted)} row(s) without coordinates placed from their address "
-        f"({outcome.provider}, score ≥ {geocoder.threshold:.2f})"
+        N_(
+            "{placed} of {total} row(s) without coordinates placed from their address "
+            "({provider}, score ≥ {threshold})"
+        ).format(
+            placed=placed, total=len(wanted), provider=outcome.provider,
+            threshold=f"{geocoder.threshold:.2f}",
+        )
     )
     return provenance
 

@@ -23,6 +23,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from geocommuns.definitions.sourcedef import GeometrySpec
+from geocommuns.i18n import N_
 from geocommuns.ingest.values import (
     ValueProblem,
     code_column,
@@ -97,7 +98,7 @@ def parse_latlon(text: str) -> tuple[float, float]:
     """Parse ``"44.4475, 1.4417"`` (lat, lon) into ``(lon, lat)``."""
     match = _LATLON.match(text)
     if not match:
-        msg = f"{text!r} is not a 'latitude, longitude' pair"
+        msg = N_("{value} is not a 'latitude, longitude' pair").format(value=repr(text))
         raise ValueProblem(msg)
     lat, lon = (parse_number(g) for g in match.groups())
     return lon, lat
@@ -107,7 +108,9 @@ def _normalise_crs(value: str) -> str:
     try:
         crs = CRS.from_user_input(value)
     except CRSError as e:
-        msg = f"CRS {value!r} is not known; use an EPSG code such as EPSG:2154"
+        msg = N_("CRS {value} is not known; use an EPSG code such as EPSG:2154").format(
+            value=repr(value)
+        )
         raise ValueProblem(msg) from e
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
@@ -130,7 +133,7 @@ def _xy_from_columns(frame: pd.DataFrame, spec: GeometrySpec) -> tuple[np.ndarra
         for k, raw in enumerate(uniques):
             try:
                 if is_missing(raw):
-                    msg = f"no coordinates in column {spec.latlon!r}"
+                    msg = N_("no coordinates in column {column}").format(column=repr(spec.latlon))
                     raise ValueProblem(msg)
                 pairs[k] = parse_latlon(text_of(raw))
             except ValueProblem as e:
@@ -146,7 +149,9 @@ def _xy_from_columns(frame: pd.DataFrame, spec: GeometrySpec) -> tuple[np.ndarra
         missing = x_missing | y_missing
         for i in sorted({*np.flatnonzero(missing).tolist(), *x_problems, *y_problems}):
             if missing[i]:
-                problems[i] = f"no coordinates in columns {spec.x!r}/{spec.y!r}"
+                problems[i] = N_("no coordinates in columns {x}/{y}").format(
+                    x=repr(spec.x), y=repr(spec.y)
+                )
             else:
                 problems[i] = x_problems.get(i) or y_problems[i]
         xy[list(problems)] = np.nan
@@ -168,9 +173,9 @@ def _xy_from_geometry(geometry: gpd.GeoSeries) -> tuple[np.ndarray, dict[int, st
     for i in np.flatnonzero(~is_point).tolist():
         geom = geoms[i]
         if absent[i]:
-            problems[i] = "no geometry"
+            problems[i] = N_("no geometry")
             continue
-        warnings[i] = f"{geom.geom_type} replaced by a point inside it"
+        warnings[i] = N_("{kind} replaced by a point inside it").format(kind=geom.geom_type)
         geom = shapely.point_on_surface(geom) if geom.area > 0 else geom.representative_point()
         if geom.geom_type == "MultiPoint":
             geom = geom.geoms[0]
@@ -267,7 +272,7 @@ def positions_from(
             epsg = geometry.crs.to_epsg()
             file_crs = f"EPSG:{epsg}" if epsg else geometry.crs.to_wkt()
     else:
-        problems = dict.fromkeys(range(len(frame)), "no geometry and no coordinate columns")
+        problems = dict.fromkeys(range(len(frame)), N_("no geometry and no coordinate columns"))
         xy = np.full((len(frame), 2), np.nan)
     declared = _normalise_crs(spec.crs) if spec.crs else None
     crs = declared or file_crs
@@ -298,12 +303,13 @@ def positions_from(
             if i in problems:
                 continue
             if outside[i]:
-                problems[i] = f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) are not in France in {crs}"
-            else:
-                problems[i] = (
-                    f"coordinates ({xy[i][0]:g}, {xy[i][1]:g}) look like {names[classes[i]]}, "
-                    f"but the file is in {crs}"
+                problems[i] = N_("coordinates ({x}, {y}) are not in France in {crs}").format(
+                    x=f"{xy[i][0]:g}", y=f"{xy[i][1]:g}", crs=crs
                 )
+            else:
+                problems[i] = N_(
+                    "coordinates ({x}, {y}) look like {other}, but the file is in {crs}"
+                ).format(x=f"{xy[i][0]:g}", y=f"{xy[i][1]:g}", other=names[classes[i]], crs=crs)
     good = np.ones(len(frame), dtype=bool)
     good[list(problems)] = False
     points = np.full(len(frame), None, dtype=object)

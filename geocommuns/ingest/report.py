@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geocommuns.i18n import gettext as _
+from geocommuns.i18n import ngettext, translate
+
 #: Replaces the original values of rows withheld as personal data.
 REDACTED = "[personal data withheld]"
 
@@ -145,7 +148,7 @@ class ReasonGroup:
         """``"row 4"``, ``"rows 2, 4, 9"`` or ``"rows 2, 4, 9, 11, 12…"``."""
         rows = ", ".join(str(r) for r in self.first_rows)
         more = "…" if self.count > len(self.first_rows) else ""
-        return f"row {rows}" if self.count == 1 else f"rows {rows}{more}"
+        return ngettext("row {rows}", "rows {rows}", self.count).format(rows=rows + more)
 
 
 def group_reasons(items: Iterable[tuple[int, str, str]]) -> list[ReasonGroup]:
@@ -267,34 +270,53 @@ class BuildReport:
         return written
 
     def to_markdown(self) -> str:
-        """A readable version of the report."""
+        """A readable version of the report, in the language in use (:mod:`geocommuns.i18n`)."""
+        yes, no = _("yes"), _("no")
         lines = [
-            "# geocommuns build report",
+            "# " + _("geocommuns build report"),
             "",
-            f"- Territory: {self.territory}",
-            f"- Output: `{self.output}`",
-            f"- Started: {self.started_at}",
-            f"- Every row accounted for: {'yes' if self.balanced else '**NO**'}",
+            "- " + _("Territory: {territory}").format(territory=self.territory),
+            "- " + _("Output: {output}").format(output=f"`{self.output}`"),
+            "- " + _("Started: {started}").format(started=self.started_at),
+            "- "
+            + _("Every row accounted for: {answer}").format(
+                answer=yes if self.balanced else f"**{no.upper()}**"
+            ),
             "",
-            "## Layers",
+            "## " + _("Layers"),
             "",
-            "| layer | features | edits replayed | conflicts |",
+            "| "
+            + " | ".join((_("layer"), _("features"), _("edits replayed"), _("conflicts")))
+            + " |",
             "|---|---:|---:|---:|",
             *(
                 f"| {k} | {v} | {self.edits_replayed.get(k, 0)} | {self.conflicts_per_layer()[k]} |"
                 for k, v in self.layers.items()
             ),
             "",
-            "## Sources",
+            "## " + _("Sources"),
             "",
-            "| source | layer | read | written | rejected | merged | warnings | balanced |",
+            "| "
+            + " | ".join(
+                (
+                    _("source"),
+                    _("layer"),
+                    _("read"),
+                    _("written"),
+                    _("rejected"),
+                    _("merged"),
+                    _("warnings"),
+                    _("balanced"),
+                )
+            )
+            + " |",
             "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for s in self.sources:
             lines.append(
                 f"| {s.source} | {s.layer} | {s.rows_read} | {s.features_written} | "
                 f"{s.rows_rejected} | {s.rows_merged} | {len(s.warnings)} | "
-                f"{'yes' if s.balanced else 'NO'} |"
+                f"{yes if s.balanced else no.upper()} |"
             )
         lines += self._conflation_markdown()
         lines += self._conflicts_markdown()
@@ -303,12 +325,19 @@ class BuildReport:
                 continue
             lines += ["", f"### {s.source}", ""]
             if s.error:
-                lines.append(f"**Error:** {s.error}")
-            lines += [f"- {n}" for n in s.notes]
+                lines.append("**" + _("Error:") + f"** {translate(s.error)}")
+            lines += [f"- {translate(n)}" for n in s.notes]
             for g in s.reject_groups():
-                lines.append(f"- rejected {g.count} × {g.field}: {g.reason} ({g.rows_text()})")
+                lines.append(
+                    "- "
+                    + _("rejected {count} × {field}: {reason} ({rows})").format(
+                        count=g.count, field=g.field, reason=translate(g.reason), rows=g.rows_text()
+                    )
+                )
             if s.info.get("rejects_file"):
-                lines.append(f"- rejected rows: `{s.info['rejects_file']}`")
+                lines.append(
+                    "- " + _("rejected rows: {file}").format(file=f"`{s.info['rejects_file']}`")
+                )
         return "\n".join(lines) + "\n"
 
     def _conflicts_markdown(self) -> list[str]:
@@ -316,13 +345,26 @@ class BuildReport:
             return []
         lines = [
             "",
-            "## Conflicts between corrections and sources",
+            "## " + _("Conflicts between corrections and sources"),
             "",
-            "A technician corrected these fields and the source has changed them since. The "
-            "correction is kept until someone settles it: "
-            "`geocommuns conflicts resolve ID --keep edit|source`.",
+            _(
+                "A technician corrected these fields and the source has changed them since. The "
+                "correction is kept until someone settles it: {command}."
+            ).format(command="`geocommuns conflicts resolve ID --keep edit|source`"),
             "",
-            "| id | layer | feature | field | seen by the technician | correction | source now |",
+            "| "
+            + " | ".join(
+                (
+                    "id",
+                    _("layer"),
+                    _("feature"),
+                    _("field"),
+                    _("seen by the technician"),
+                    _("correction"),
+                    _("source now"),
+                )
+            )
+            + " |",
             "|---:|---|---|---|---|---|---|",
         ]
         for c in self.conflicts:
@@ -337,13 +379,27 @@ class BuildReport:
             return []
         lines = [
             "",
-            "## Conflation",
+            "## " + _("Conflation"),
             "",
-            "Features of the same place from different sources are merged into one "
-            "(it keeps every identity and the source of each field); uncertain pairs are "
-            "not merged but listed for review.",
+            _(
+                "Features of the same place from different sources are merged into one "
+                "(it keeps every identity and the source of each field); uncertain pairs are "
+                "not merged but listed for review."
+            ),
             "",
-            "| layer | pairs considered | merged | uncertain | superseded | distinct | report |",
+            "| "
+            + " | ".join(
+                (
+                    _("layer"),
+                    _("pairs considered"),
+                    _("merged"),
+                    _("uncertain"),
+                    _("superseded"),
+                    _("distinct"),
+                    _("report file"),
+                )
+            )
+            + " |",
             "|---|---:|---:|---:|---:|---:|---|",
         ]
         for layer, c in self.conflation.items():
@@ -354,8 +410,13 @@ class BuildReport:
             )
         for layer, c in self.conflation.items():
             if c.uncertain:
-                lines += ["", f"### {layer}: pairs to review", ""]
+                lines += ["", "### " + _("{layer}: pairs to review").format(layer=layer), ""]
                 lines += [f"- {u}" for u in c.uncertain[:limit]]
                 if len(c.uncertain) > limit:
-                    lines.append(f"- … and {len(c.uncertain) - limit} more in `{c.file}`")
+                    lines.append(
+                        "- "
+                        + _("… and {count} more in {file}").format(
+                            count=len(c.uncertain) - limit, file=f"`{c.file}`"
+                        )
+                    )
         return lines

@@ -20,6 +20,7 @@ import pandas as pd
 import phonenumbers
 
 from geocommuns.definitions.layerdef import FieldDef
+from geocommuns.i18n import N_
 from geocommuns.ingest.hours import french_to_osm
 
 #: Cell contents that mean "no value" in files communes really send.
@@ -88,10 +89,10 @@ def parse_number(text: str) -> float:
     try:
         value = float(cleaned)
     except ValueError:
-        msg = f"{text!r} is not a number"
+        msg = N_("{value} is not a number").format(value=repr(text))
         raise ValueProblem(msg) from None
     if math.isnan(value) or math.isinf(value):
-        msg = f"{text!r} is not a finite number"
+        msg = N_("{value} is not a finite number").format(value=repr(text))
         raise ValueProblem(msg)
     return value
 
@@ -99,7 +100,7 @@ def parse_number(text: str) -> float:
 def _integer(text: str) -> Parsed:
     value = parse_number(text)
     if not value.is_integer():
-        msg = f"{text!r} is not a whole number"
+        msg = N_("{value} is not a whole number").format(value=repr(text))
         raise ValueProblem(msg)
     return Parsed(int(value))
 
@@ -114,7 +115,7 @@ def _boolean(text: str) -> Parsed:
         return Parsed(True)
     if key in _FALSE:
         return Parsed(False)
-    msg = f"{text!r} is not a yes/no value (use oui/non)"
+    msg = N_("{value} is not a yes/no value (use oui/non)").format(value=repr(text))
     raise ValueProblem(msg)
 
 
@@ -130,7 +131,7 @@ def parse_date(text: str) -> dt.date:
             return dt.datetime.strptime(candidate.split(" ")[0], fmt).date()
         except ValueError:
             continue
-    msg = f"{text!r} is not a date (use dd/mm/yyyy or yyyy-mm-dd)"
+    msg = N_("{value} is not a date (use dd/mm/yyyy or yyyy-mm-dd)").format(value=repr(text))
     raise ValueProblem(msg)
 
 
@@ -138,7 +139,8 @@ def _date(text: str) -> Parsed:
     year = re.fullmatch(r"(1[89]\d\d|2\d\d\d)", text.strip())
     if year:
         return Parsed(
-            f"{year.group(1)}-01-01", f"{text!r} gives only the year; read as 1 January"
+            f"{year.group(1)}-01-01",
+            N_("{value} gives only the year; read as 1 January").format(value=repr(text)),
         )
     return Parsed(parse_date(text).isoformat())
 
@@ -154,16 +156,21 @@ def _padded_code(text: str, *, length: int, label: str) -> Parsed:
     digits = text.replace(" ", "")
     if digits.isdigit() and len(digits) == length - 1:
         return Parsed(
-            "0" + digits, f"{label} {text!r} had lost its leading zero; read as '0{digits}'"
+            "0" + digits,
+            N_("{label} {value} had lost its leading zero; read as {fixed}").format(
+                label=label, value=repr(text), fixed=repr("0" + digits)
+            ),
         )
     if not (digits.isdigit() and len(digits) == length):
-        msg = f"{text!r} is not a {length}-digit {label}"
+        msg = N_("{value} is not a {length}-digit {label}").format(
+            value=repr(text), length=length, label=label
+        )
         raise ValueProblem(msg)
     return Parsed(digits)
 
 
 def _postcode(text: str) -> Parsed:
-    return _padded_code(text, length=5, label="postcode")
+    return _padded_code(text, length=5, label=N_("postcode"))
 
 
 def _siret(text: str) -> Parsed:
@@ -173,9 +180,13 @@ def _siret(text: str) -> Parsed:
 def _insee(text: str) -> Parsed:
     code = text.replace(" ", "").upper()
     if code.isdigit() and len(code) == 4:
-        return Parsed("0" + code, f"INSEE code {text!r} had lost its leading zero")
+        return Parsed(
+            "0" + code, N_("INSEE code {value} had lost its leading zero").format(value=repr(text))
+        )
     if not _INSEE.match(code):
-        msg = f"{text!r} is not an INSEE commune code (5 characters, e.g. 46042)"
+        msg = N_("{value} is not an INSEE commune code (5 characters, e.g. 46042)").format(
+            value=repr(text)
+        )
         raise ValueProblem(msg)
     return Parsed(code)
 
@@ -183,9 +194,11 @@ def _insee(text: str) -> Parsed:
 def _finess(text: str) -> Parsed:
     code = text.replace(" ", "").upper()
     if code.isdigit() and len(code) == 8:
-        return Parsed("0" + code, f"FINESS {text!r} had lost its leading zero")
+        return Parsed(
+            "0" + code, N_("FINESS {value} had lost its leading zero").format(value=repr(text))
+        )
     if not _FINESS.match(code):
-        msg = f"{text!r} is not a FINESS number (9 characters)"
+        msg = N_("{value} is not a FINESS number (9 characters)").format(value=repr(text))
         raise ValueProblem(msg)
     return Parsed(code)
 
@@ -204,7 +217,7 @@ def _phone(text: str) -> Parsed:
         if phonenumbers.is_valid_number(number):
             break
     if number is None or not phonenumbers.is_valid_number(number):
-        msg = f"{text!r} is not a valid phone number"
+        msg = N_("{value} is not a valid phone number").format(value=repr(text))
         raise ValueProblem(msg)
     return Parsed(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
@@ -212,7 +225,7 @@ def _phone(text: str) -> Parsed:
 def _email(text: str) -> Parsed:
     value = text.strip().removeprefix("mailto:")
     if not _EMAIL.match(value):
-        msg = f"{text!r} is not an e-mail address"
+        msg = N_("{value} is not an e-mail address").format(value=repr(text))
         raise ValueProblem(msg)
     return Parsed(value.lower())
 
@@ -220,9 +233,12 @@ def _email(text: str) -> Parsed:
 def _uri(text: str) -> Parsed:
     value = text.strip()
     if value.lower().startswith("www.") or _BARE_DOMAIN.match(value):
-        return Parsed("https://" + value, f"web address {text!r} had no scheme; https added")
+        return Parsed(
+            "https://" + value,
+            N_("web address {value} had no scheme; https added").format(value=repr(text)),
+        )
     if not re.match(r"^https?://[^\s/]+\.[^\s]+", value, flags=re.IGNORECASE):
-        msg = f"{text!r} is not a web address (https://…)"
+        msg = N_("{value} is not a web address (https://…)").format(value=repr(text))
         raise ValueProblem(msg)
     return Parsed(value)
 
@@ -231,10 +247,10 @@ def _opening_hours(text: str) -> Parsed:
     value = text.strip()
     converted = french_to_osm(value)
     if converted is None:
-        msg = (
-            f"{value!r} is not in OpenStreetMap opening_hours syntax and could not be "
+        msg = N_(
+            "{value} is not in OpenStreetMap opening_hours syntax and could not be "
             "converted (e.g. 'Mo-Fr 08:30-12:00,13:30-17:30; Sa 09:00-12:00')"
-        )
+        ).format(value=repr(value))
         raise ValueProblem(msg)
     return Parsed(converted)
 
@@ -265,7 +281,7 @@ def _match_enum(value: str, enum: list[str]) -> str:
     key = fold(value)
     if key in folded:
         return folded[key]
-    msg = f"{value!r} is not one of: {', '.join(enum)}"
+    msg = N_("{value} is not one of: {allowed}").format(value=repr(value), allowed=", ".join(enum))
     raise ValueProblem(msg)
 
 
@@ -275,17 +291,25 @@ def _check_constraints(value: Any, field: FieldDef) -> Any:
         if c.enum is not None:
             value = _match_enum(value, c.enum)
         if c.pattern is not None and not re.fullmatch(c.pattern, value):
-            msg = f"{value!r} does not match the pattern {c.pattern}"
+            msg = N_("{value} does not match the pattern {pattern}").format(
+                value=repr(value), pattern=c.pattern
+            )
             raise ValueProblem(msg)
         if c.max_length is not None and len(value) > c.max_length:
-            msg = f"is {len(value)} characters long, more than {c.max_length}"
+            msg = N_("is {length} characters long, more than {limit}").format(
+                length=len(value), limit=c.max_length
+            )
             raise ValueProblem(msg)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if c.minimum is not None and value < c.minimum:
-            msg = f"{value} is below the minimum {c.minimum:g}"
+            msg = N_("{value} is below the minimum {minimum}").format(
+                value=value, minimum=f"{c.minimum:g}"
+            )
             raise ValueProblem(msg)
         if c.maximum is not None and value > c.maximum:
-            msg = f"{value} is above the maximum {c.maximum:g}"
+            msg = N_("{value} is above the maximum {maximum}").format(
+                value=value, maximum=f"{c.maximum:g}"
+            )
             raise ValueProblem(msg)
     return value
 
@@ -322,7 +346,7 @@ def parse_value(raw: Any, field: FieldDef) -> Parsed:
             if clean not in values:
                 values.append(clean)
         if not values:
-            msg = "holds no value"
+            msg = N_("holds no value")
             raise ValueProblem(msg)
         return Parsed(values)
     if isinstance(raw, bool) and field.type == "boolean":
@@ -404,7 +428,9 @@ def parse_values(
         values = [text_of(raw) for raw in raws]
         warnings = [None] * len(values)
         problems = [
-            f"is {len(text)} characters long, more than {limit}"
+            N_("is {length} characters long, more than {limit}").format(
+                length=len(text), limit=limit
+            )
             if limit is not None and len(text) > limit
             else None
             for text in values

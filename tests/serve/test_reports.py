@@ -42,7 +42,12 @@ from geocommuns.contrib.auth import Principal
 from geocommuns.contrib.layerstore import GeoPackageStore
 from geocommuns.contrib.ratelimit import RateLimit, address_key
 from geocommuns.definitions.layerdef import LayerDef
-from geocommuns.serve.middleware.reports import MAX_FORM_BYTES, REPORTS_PER_HOUR, ReportForm
+from geocommuns.serve.middleware.reports import (
+    MAX_FORM_BYTES,
+    REPORTS_PER_HOUR,
+    ReportForm,
+    client_address,
+)
 
 CAHORS, PRADINES, EPCI = "46042", "46224", "200023737"
 ADMIN = Principal("grand-cahors", "admin")
@@ -273,6 +278,16 @@ def test_reports_are_limited_per_address_with_a_french_429(form: ReportForm) -> 
     assert address_key("2001:db8::1") == address_key("2001:db8::ffff")
     assert address_key("2001:db8::1") != address_key("2001:db8:0:1::1")
     assert len(queue(form)) == REPORTS_PER_HOUR + 1
+
+
+def test_the_client_address_behind_a_trusted_proxy() -> None:
+    trusted = frozenset({"127.0.0.1"})
+    proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "10.9.9.9, 203.0.113.7"}
+    # the proxy appended what it saw; what the client wrote before it is not believed
+    assert client_address(proxied, trusted) == "203.0.113.7"
+    assert client_address({"REMOTE_ADDR": "127.0.0.1"}, trusted) == "127.0.0.1"
+    direct = {"REMOTE_ADDR": "198.51.100.4", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+    assert client_address(direct, trusted) == "198.51.100.4"  # not a proxy: header ignored
 
 
 def test_the_rate_limit_window_slides(tmp_path: Path) -> None:

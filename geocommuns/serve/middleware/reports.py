@@ -13,6 +13,7 @@ An anonymous form still needs guarding:
   store's secret; valid :data:`TOKEN_TTL_S`), and the ``Origin`` (or, failing it, the
   ``Referer``) must be this server's own or the service's public URL;
 - **floods**: at most :data:`REPORTS_PER_HOUR` reports per client address and hour
+  (behind a trusted reverse proxy, the address it forwards: :func:`client_address`)
   (:class:`geocommuns.contrib.ratelimit.RateLimit`, shared by the workers): then ``429``
   with a French message and ``Retry-After``;
 - **size**: a body over :data:`MAX_FORM_BYTES` is a ``413``; the message is bounded;
@@ -30,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import sqlite3
 import time
 import urllib.parse
@@ -64,6 +66,8 @@ MAX_FORM_BYTES = 32_768
 TOKEN_TTL_S = 2 * 3600
 #: Reports accepted per client address in an hour.
 REPORTS_PER_HOUR = 5
+#: Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (comma-separated).
+TRUSTED_PROXIES_ENV = "GEOCOMMUNS_TRUSTED_PROXIES"
 #: The file counting reports per address, in the technician space's folder.
 THROTTLE_FILE = "signalements.sqlite"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "signaler"
@@ -274,7 +278,7 @@ class ReportForm:
                 errors=errors,
             )
             return 400, page
-        wait = self.throttle.take(address_key(str(environ.get("REMOTE_ADDR", "")), salt="signaler"))
+        wait = self.throttle.take(address_key(client_address(environ), salt="signaler"))
         if wait:
             minutes = max(1, (wait + 59) // 60)
             raise _Refused(
@@ -335,6 +339,41 @@ class ReportForm:
 
     def _page(self, template: str, /, **values: Any) -> str:
         return self.templates.get_template(template).render(**values)
+
+
+def trusted_proxies() -> frozenset[str]:
+    """The addresses whose ``X-Forwarded-For`` is believed: ``GEOCOMMUNS_TRUSTED_PROXIES``
+    (comma-separated), by default the machine itself (a reverse proxy beside the server)."""
+    raw = os.environ.get(TRUSTED_PROXIES_ENV, "127.0.0.1,::1")
+    return frozenset(a.strip() for a in raw.split(",") if a.strip())
+
+
+def client_address(environ: dict[str, Any], trusted: frozenset[str] | None = None) -> str:
+    """The client's address: ``REMOTE_ADDR``, or behind a trusted reverse proxy the last
+    address of ``X-Forwarded-For`` that is not a trusted proxy (the one the proxy saw;
+    what a client writes in the header itself comes before it and is not believed).
+
+    Parameters
+    ----------
+    environ
+        The request.
+    trusted
+        The trusted proxies (default: :func:`trusted_proxies`).
+
+    Returns
+    -------
+    str
+        The address the rate limit counts.
+    """
+    trusted = trusted_proxies() if trusted is None else trusted
+    remote = str(environ.get("REMOTE_ADDR") or "")
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    if remote not in trusted or not forwarded:
+        return remote
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if hop not in trusted:
+            return hop
+    return remote
 
 
 def _origin(url: str) -> str:
