@@ -464,3 +464,30 @@ def test_the_space_on_postgis(tmp_path_factory: pytest.TempPathFactory, layers: 
     with pg.store.reading() as db:
         assert table_of(db).get(layers["tiers_lieux"], feature).doc["categorie"] == "fablab"  # type: ignore[union-attr]
         assert journal.changes(db, feature_id=feature)[-1].actor == "douelle"
+
+
+@pytest.mark.slow
+def test_hostile_values_are_escaped_on_every_page(space: Space) -> None:
+    from browser import HOSTILE_NAMES
+
+    client, csrf = signed_in(space, "cahors")
+    lines = samples.csv_bytes().decode().splitlines()
+    rows = [lines[0]] + [
+        ";".join([f"H{i}", name.replace(";", ","), "Coworking", "Payant", "a", "46000", "1.4417",
+                  f"44.44{i}", "", "", "02/04/2026"])
+        for i, name in enumerate(HOSTILE_NAMES)
+    ] + [";".join(["H9", "x", "<img src=x onerror=alert(1)>", "Payant", "a", "46000", "1.4417", "44.449", "", "", "02/04/2026"])]
+    location = upload(client, csrf, "<b>hostile</b>.csv", ("\n".join(rows) + "\n").encode(), commune="46042").headers["Location"]
+    pages = [client.get(location), client.get(location + "/correspondance"), client.get(location + "/apercu")]
+    assert pages[2].status_code == 409  # the hostile category is rejected: nothing applied
+    valid = upload(client, csrf, "hostile.csv", ("\n".join(rows[:-1]) + "\n").encode(), commune="46042").headers["Location"]
+    pages.append(client.post(valid + "/envoyer", data={"csrf": csrf}))
+    listing = client.get("/espace/couches/tiers_lieux/lieux?commune=46042")
+    ids = re.findall(r'/lieux/(46042-[^"]+--H\d)"', listing.get_data(as_text=True))
+    pages += [listing, *(client.get(f"/espace/couches/tiers_lieux/lieux/{i}") for i in ids)]
+    assert len(ids) == len(HOSTILE_NAMES)
+    for response in pages:
+        body = response.get_data(as_text=True)
+        assert response.status_code in {200, 409}
+        for raw in ("<script>window.__xss", "<img src=x onerror", "<b>des</b>", "<b>hostile</b>"):
+            assert raw not in body, (response.request.path, raw)
