@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,8 @@ class Workspace:
     floor_dir: Path | None = None
     #: gunicorn command line of the running ``geocommuns serve`` (the floor reuses it).
     serve_argv: list[str] | None = None
+    #: More environment for ``geocommuns serve`` (``GEOCOMMUNS_TERRITORY``...).
+    serve_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -192,7 +194,7 @@ def _command(backend: str, ws: Workspace, folder: Path, port: int) -> tuple[list
             raise BackendUnavailable(msg)
         config = _geocommuns_config(ws, folder, postgis=postgis)
         argv = serve_argv(port, config, folder / "openapi.yml", workers=ws.workers)
-        env = {"GEOCOMMUNS_ROOT": str(ROOT), "GEOCOMMUNS_OUTPUT": str(ws.gpkg)}
+        env = {"GEOCOMMUNS_ROOT": str(ROOT), "GEOCOMMUNS_OUTPUT": str(ws.gpkg), **ws.serve_env}
         if postgis:
             env["GEOCOMMUNS_DATABASE_URL"] = ws.database_url
         return argv, env, items
