@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -40,6 +40,15 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+
+#: Options with fixed choices (typer checks the value, mypy that each list is the one the
+#: function it feeds accepts).
+ExtentChoice = Literal["territory", "data"]
+BackendChoice = Literal["gpkg", "postgis"]
+MapMode = Literal["auto", "static", "live"]
+KeepChoice = Literal["edit", "source"]
+StateChoice = Literal["proposed", "accepted", "refused", "done", "all"]
+KindChoice = Literal["submission", "report"]
 
 
 def _fail(error: Exception, code: int = 2) -> NoReturn:
@@ -324,7 +333,7 @@ def publish_command() -> None:
 @app.command("config")
 def config_command(
     extent: Annotated[
-        str,
+        ExtentChoice,
         typer.Option(
             help="Collection extents: 'territory' (deterministic, committed) or 'data' (built GeoPackage)."
         ),
@@ -333,7 +342,7 @@ def config_command(
         bool, typer.Option(help="Also generate the OpenAPI document (needs the data).")
     ] = True,
     backend: Annotated[
-        str | None,
+        BackendChoice | None,
         typer.Option(
             help="'gpkg' (pygeoapi-config.yml) or 'postgis' (geodata/pygeoapi-config-postgis.yml); "
             "default postgis when GEOCOMMUNS_DATABASE_URL is set."
@@ -344,22 +353,19 @@ def config_command(
     from geocommuns.serve.server import backend_of
 
     settings = Settings()
-    if extent not in {"territory", "data"}:
-        _fail(GeocommunsError(f"--extent must be 'territory' or 'data', got {extent!r}"))
-    chosen = backend or backend_of(settings)
-    if chosen not in {"gpkg", "postgis"}:
-        _fail(GeocommunsError(f"--backend must be 'gpkg' or 'postgis', got {chosen!r}"))
-    _write_config(settings, extent, chosen, openapi=openapi)
+    _write_config(settings, extent, backend or backend_of(settings), openapi=openapi)
 
 
-def _write_config(settings: Settings, extent: str, backend: str, *, openapi: bool) -> None:
+def _write_config(
+    settings: Settings, extent: ExtentChoice, backend: BackendChoice, *, openapi: bool
+) -> None:
     """Write a backend's configuration and, when asked, its OpenAPI document."""
     from geocommuns.serve.pygeoapi_config import config_from_settings, write_config, write_openapi
     from geocommuns.serve.server import default_paths
 
-    target, document = default_paths(settings, backend)  # type: ignore[arg-type]
+    target, document = default_paths(settings, backend)
     try:
-        config = config_from_settings(settings, extent=extent, backend=backend)  # type: ignore[arg-type]
+        config = config_from_settings(settings, extent=extent, backend=backend)
         write_config(config, target)
         console.print(f"wrote {target}")
         if openapi:
@@ -513,7 +519,7 @@ def export_command(
 @app.command("webmap")
 def webmap_command(
     mode: Annotated[
-        str, typer.Option(help="static (features in the page), live (from the OGC API) or auto.")
+        MapMode, typer.Option(help="static (features in the page), live (from the OGC API) or auto.")
     ] = "auto",
     api: Annotated[
         str | None,
@@ -532,7 +538,7 @@ def webmap_command(
     settings = Settings()
     try:
         result = webmap_from_settings(
-            settings, mode=mode, threshold=threshold, api=api, target=output  # type: ignore[arg-type]
+            settings, mode=mode, threshold=threshold, api=api, target=output
         )
     except GeocommunsError as e:
         _fail(e)
@@ -984,7 +990,7 @@ def conflicts_command(
 @conflicts_app.command("resolve")
 def conflicts_resolve_command(
     conflict_id: Annotated[int, typer.Argument(help="The conflict's number.")],
-    keep: Annotated[str, typer.Option("--keep", help="edit (the correction) or source.")],
+    keep: Annotated[KeepChoice, typer.Option("--keep", help="edit (the correction) or source.")],
     actor: Annotated[str | None, typer.Option("--as", help="Who settles it (default: the system user).")] = None,
 ) -> None:
     """Settle a conflict: keep the correction or the source's value (journaled)."""
@@ -993,13 +999,11 @@ def conflicts_resolve_command(
     from geocommuns.contrib.conflicts import resolve_conflict
 
     settings = Settings()
-    if keep not in {"edit", "source"}:
-        _fail(GeocommunsError(f"--keep must be 'edit' or 'source', got {keep!r}"))
     store = _living(settings)
     try:
         layers = layers_from_dir(settings.path(settings.layers_dir))
         settled = resolve_conflict(
-            store, layers, conflict_id, keep=keep,  # type: ignore[arg-type]
+            store, layers, conflict_id, keep=keep,
             actor=actor or getpass.getuser(),
         )
     except _store_errors() as e:
@@ -1025,8 +1029,8 @@ _OPERATOR = "operator"
 def reports_command(
     ctx: typer.Context,
     commune: Annotated[str | None, typer.Option("--commune", help="Only this commune (INSEE code).")] = None,
-    state: Annotated[str, typer.Option("--state", help="proposed, accepted, refused, done or all.")] = "proposed",
-    kind: Annotated[str | None, typer.Option("--kind", help="report or submission (default: both).")] = None,
+    state: Annotated[StateChoice, typer.Option("--state", help="proposed, accepted, refused, done or all.")] = "proposed",
+    kind: Annotated[KindChoice | None, typer.Option("--kind", help="report or submission (default: both).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON lines (with the reporters' e-mails).")] = False,
 ) -> None:
     """List the review queue (default: what waits), reporters' e-mails included: for the EPCI only."""
@@ -1035,16 +1039,12 @@ def reports_command(
     from geocommuns.contrib import reviews
     from geocommuns.contrib.auth import Principal
 
-    if state != "all" and state not in reviews.STATES:
-        _fail(GeocommunsError(f"--state must be one of: {', '.join(reviews.STATES)}, all"))
-    if kind is not None and kind not in reviews.KINDS:
-        _fail(GeocommunsError(f"--kind must be one of: {', '.join(reviews.KINDS)}"))
     operator = Principal(_OPERATOR, "admin")
     store = _living(Settings())
     try:
         with store.reading() as db:
             found = reviews.list_items(
-                db, operator, commune=commune, state=None if state == "all" else state,  # type: ignore[arg-type]
+                db, operator, commune=commune, state=None if state == "all" else state,
                 kind=kind,
             )
     except _store_errors() as e:

@@ -192,7 +192,7 @@ def test_cli_writes_the_map(tmp_path, gpkg):
         [str(exe), "webmap", "--mode", "sometimes", "--output", str(tmp_path / "n")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    assert bad.returncode == 2 and "--mode must be auto, static or live" in bad.stderr
+    assert bad.returncode == 2 and "'sometimes' is not one of 'auto', 'static', 'live'" in bad.stderr
 
 
 def _config(index: Path) -> dict:
