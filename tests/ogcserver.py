@@ -10,7 +10,8 @@ use too).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,18 +137,25 @@ class RunningServer(Service):
 
 
 def write_test_config(
-    folder: Path, gpkg: Path, layers: dict[str, LayerDef], *, database_url: str | None = None
+    folder: Path,
+    gpkg: Path,
+    layers: dict[str, LayerDef],
+    *,
+    database_url: str | None = None,
+    catalogue: Path | None = None,
 ) -> Path:
     """A pygeoapi configuration serving ``gpkg`` (absolute path), extents from the data.
 
     With ``database_url``, the collections are served from PostGIS instead (the layers
-    must have been published there).
+    must have been published there). With ``catalogue`` (a records table), the
+    ``catalogue`` collection (OGC API – Records) is served too.
     """
     extents = resolve_extents(layers, territory=TERRITORY_BBOX, mode="data", gpkg=gpkg)
+    records = None if catalogue is None else str(catalogue)
     if database_url:
-        config = render_config(layers, extents=extents, data=database_url, backend="postgis")
+        config = render_config(layers, extents=extents, data=database_url, backend="postgis", catalogue=records)
     else:
-        config = render_config(layers, extents=extents, data=str(gpkg))
+        config = render_config(layers, extents=extents, data=str(gpkg), catalogue=records)
     path = folder / "pygeoapi-config.yml"
     write_config(config, path)
     assert yaml.safe_load(path.read_text(encoding="utf-8"))["resources"]
@@ -155,9 +163,15 @@ def write_test_config(
 
 
 @contextlib.contextmanager
-def running_server(folder: Path, config: Path, *, workers: int = 2) -> Iterator[RunningServer]:
-    """Start ``geocommuns serve`` on a free port, wait until it answers, always stop it."""
-    with geocommuns_serve(folder, config, workers=workers) as service:
+def running_server(
+    folder: Path, config: Path, *, workers: int = 2, env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """Start ``geocommuns serve`` on a free port, wait until it answers, always stop it.
+
+    ``env`` adds variables to the server's environment (``GEOCOMMUNS_EXPORT_DIR``...).
+    """
+    environment = None if env is None else {**os.environ, "GEOCOMMUNS_ROOT": str(ROOT), **env}
+    with geocommuns_serve(folder, config, workers=workers, env=environment) as service:
         yield RunningServer(url=service.url, port=service.port, process=service.process,
                             log=service.log, argv=service.argv, config=config)
 
@@ -170,13 +184,16 @@ def served_sample(
     *,
     database_url: str | None = None,
     all_layers: bool = False,
+    env: Mapping[str, str] | None = None,
+    catalogue: Path | None = None,
 ) -> Iterator[RunningServer]:
     """The sample GeoPackage served by ``geocommuns serve`` on ``backend`` (gpkg or postgis).
 
     For PostGIS, the layers are published into ``database_url`` (the module's database:
     the ``database_url`` fixture of tests/conftest.py, which skips without PostGIS; see
     :func:`sample_database`). ``all_layers`` puts a feature in every layer (conteneurs is
-    empty otherwise).
+    empty otherwise). ``env`` adds variables to the server's environment; ``catalogue``
+    serves that records table as the ``catalogue`` collection.
     """
     from geocommuns.publish.postgis import publish
 
@@ -189,8 +206,8 @@ def served_sample(
         publish(database_url, gpkg, layers)
     else:
         database_url = None
-    config = write_test_config(folder, gpkg, layers, database_url=database_url)
-    with running_server(folder, config, workers=2) as srv:
+    config = write_test_config(folder, gpkg, layers, database_url=database_url, catalogue=catalogue)
+    with running_server(folder, config, workers=2, env=env) as srv:
         srv.backend = backend
         srv.database_url = database_url
         yield srv

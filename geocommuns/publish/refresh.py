@@ -1,8 +1,9 @@
 """geocommuns.publish.refresh: the routine refresh, one command for a timer.
 
 ``geocommuns refresh`` = OpenStreetMap fetch (when online) + build (imports + replay of the
-journal) + publish (when PostGIS is configured) + static map + exports + indicators, with
-one summary at the end and an exit code a systemd timer or cron can act on:
+journal) + publish (when PostGIS is configured) + static map + exports + indicators +
+catalogue (OGC API – Records, DCAT-AP) and home page, with one summary at the end and an
+exit code a systemd timer or cron can act on:
 
 - ``0``: every step ran and nothing needs a human;
 - ``1``: every step ran, but something needs a look (open conflicts between corrections
@@ -176,8 +177,15 @@ def refresh(
         )
         return "ok", str(page)
 
+    def cataloguing() -> tuple[str, str]:
+        from geocommuns.publish.homepage import write_site
+
+        files, page = write_site(settings, layers, living())
+        return "ok", f"{files.datasets} records, DCAT-AP {files.jsonld.name}, home page {page}"
+
     for name, run in (("osm", fetch), ("build", building), ("publish", publishing),
-                      ("webmap", mapping), ("export", exporting), ("indicators", indicating)):
+                      ("webmap", mapping), ("export", exporting), ("indicators", indicating),
+                      ("catalogue", cataloguing)):
         if not step(name, run):
             break
     return result

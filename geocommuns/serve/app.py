@@ -22,9 +22,12 @@ from geocommuns.serve.config import ServiceConfig, read_service_config
 from geocommuns.serve.fastpath import FastItems
 from geocommuns.serve.middleware.bodylimit import bounded_bodies
 from geocommuns.serve.middleware.cors import open_to_reads, preflight
+from geocommuns.serve.middleware.downloads import downloads
+from geocommuns.serve.middleware.enclosures import download_links
 from geocommuns.serve.middleware.fast import fast_path
 from geocommuns.serve.middleware.features import features_headers
 from geocommuns.serve.middleware.handoff import hand_off
+from geocommuns.serve.middleware.home import home, site_assets
 from geocommuns.serve.middleware.httpcache import compressed_and_tagged
 from geocommuns.serve.middleware.mount import mounted
 from geocommuns.serve.middleware.paging import last_page_without_next
@@ -37,6 +40,7 @@ from geocommuns.serve.middleware.replicas import own_writes_from_primary
 from geocommuns.serve.middleware.reports import citizen_reports, report_form_for
 from geocommuns.serve.middleware.static import static_files, vendored_libraries
 from geocommuns.serve.pygeoapi_compat import patch_pygeoapi
+from geocommuns.serve.site import Site, site_from_settings
 from geocommuns.serve.wsgi import Handler, Middleware, WSGIApp
 
 if TYPE_CHECKING:
@@ -49,6 +53,10 @@ WEBMAP_ENV = "GEOCOMMUNS_WEBMAP_DIR"
 TEMPLATES_ENV = "GEOCOMMUNS_TEMPLATES"
 #: geocommuns' overrides of pygeoapi's HTML templates (pygeoapi_compat correction 10).
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Environment variable the generated configuration reads pygeoapi's ``server.locale_dir``
+#: from; each worker sets it to :data:`LOCALE` (the French messages of the HTML pages).
+LOCALE_ENV = "GEOCOMMUNS_LOCALE"
+LOCALE = Path(__file__).resolve().parent / "locale"
 
 
 def stack(app: WSGIApp, *middlewares: Middleware) -> WSGIApp:
@@ -66,6 +74,7 @@ def dispatcher(
     *,
     reports: Handler | None = None,
     espace: WSGIApp | None = None,
+    site: Site | None = None,
 ) -> WSGIApp:
     """pygeoapi behind the geocommuns middlewares, in the order a request meets them.
 
@@ -95,12 +104,16 @@ def dispatcher(
     espace
         The technician web space answering the rest of ``/espace/``
         (:func:`geocommuns.serve.espace.app.espace_from_config`; None: no space).
+    site
+        The home page, the downloads and the DCAT-AP catalogue (:class:`Site`; None:
+        none of them).
 
     Returns
     -------
     callable
         The WSGI application.
     """
+    site = site or Site()
     return stack(
         api,
         # the technician web space: its own pages and upload cap (the citizens' form below)
@@ -113,8 +126,12 @@ def dispatcher(
         hand_off(restricted),  # restricted collections read with a token allowed to
         hand_off(edits),  # Part 4 writes and token reads: the edit service answers
         open_to_reads,  # CORS headers on every GET/HEAD answer below
+        home(site.home_page),  # /: the home page for browsers (JSON clients: OGC landing)
+        site_assets,  # /assets/: geocommuns' stylesheet
+        downloads(site.export_dir, site.layers),  # /telechargements/, /catalogue.jsonld|.ttl
         static_files(webmap),  # /map/: the citizen map
         vendored_libraries,  # /vendor/: Leaflet for pygeoapi's HTML item pages
+        download_links(site.export_dir, site.layers, site.url, site.catalogues),  # downloads
         features_headers,  # features said as GeoJSON, with their Link header
         normalised_query,  # filter-lang and sortby as pygeoapi reads them
         known_parameters_only(queryables),  # unknown query parameter: 400
@@ -197,6 +214,7 @@ def create_app() -> WSGIApp:
     # pygeoapi reads its configuration when its Flask module is imported: the templates'
     # folder must be known by then (the configuration names it through this variable)
     os.environ[TEMPLATES_ENV] = str(TEMPLATES)
+    os.environ[LOCALE_ENV] = str(LOCALE)
     from pygeoapi.flask_app import APP
 
     config = read_service_config(Path(os.environ["PYGEOAPI_CONFIG"]))
@@ -216,7 +234,7 @@ def create_app() -> WSGIApp:
         restricted = RestrictedReads(config, edits)
     return dispatcher(
         APP, Path(webmap) if webmap else None, config.queryables(), edits, FastItems(config), restricted,
-        reports=reports, espace=espace_for(edits),
+        reports=reports, espace=espace_for(edits), site=site_of(config),
     )
 
 
@@ -227,3 +245,12 @@ def espace_for(edits: EditService | None) -> WSGIApp | None:
     from geocommuns.serve.espace.app import espace_from_config
 
     return espace_from_config(edits)
+
+
+def site_of(config: ServiceConfig) -> Site:
+    """The home page, downloads and catalogue of the project the server runs in."""
+    from geocommuns.serve.provider import settings
+    from geocommuns.serve.pygeoapi_config import CATALOGUE_ID
+
+    catalogues = frozenset({CATALOGUE_ID} & set(config.collections))
+    return site_from_settings(settings(), config.url, catalogues)

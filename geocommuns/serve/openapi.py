@@ -60,6 +60,23 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "explode": False,
             "schema": {"type": "array", "items": {"type": "string"}},
         },
+        # the catalogue collection (OGC API - Records)
+        "q": {
+            "name": "q",
+            "in": "query",
+            "description": "Words searched in the records' text; commas separate alternatives.",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
+        "datetime": {
+            "name": "datetime",
+            "in": "query",
+            "description": "A date, or an interval 'start/end' ('..' open), of the records' update date.",
+            "required": False,
+            "schema": {"type": "string"},
+        },
     },
     "responses": {
         "LandingPage": _json("The landing page."),

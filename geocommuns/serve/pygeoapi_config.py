@@ -53,6 +53,10 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: ``GEOCOMMUNS_TEMPLATES`` to the package's folder (:func:`geocommuns.serve.app.create_app`);
 #: the default, relative to the project root gunicorn runs in, serves a source checkout.
 TEMPLATES_PATH = "${GEOCOMMUNS_TEMPLATES:-geocommuns/serve/templates}"
+#: pygeoapi's ``server.locale_dir``: the French messages of its HTML pages (French is the
+#: service's first language, English comes with ``?lang=en``); each worker sets
+#: ``GEOCOMMUNS_LOCALE`` to the package's folder (:func:`geocommuns.serve.app.create_app`).
+LOCALE_PATH = "${GEOCOMMUNS_LOCALE:-geocommuns/serve/locale}"
 #: Output CRSs offered on every collection (OGC API – Features Part 2): CRS84 (the
 #: storage CRS), WGS 84 in its official latitude/longitude order, and Lambert-93.
 OUTPUT_CRS = (
@@ -70,6 +74,10 @@ HEADER = (
     "# GENERATED FILE: do not edit. Rendered from layers/*.yml by 'geocommuns config';\n"
     "# change the layer definitions (or geocommuns/pygeoapi_config.py) and run it again.\n"
 )
+#: The OGC API – Records collection describing every layer (written at each refresh by
+#: :func:`geocommuns.publish.catalogue.write_catalogue`, served by a read-only provider).
+CATALOGUE_ID = "catalogue"
+RECORDS_PROVIDER = "geocommuns.serve.provider_records.RecordsProvider"
 ODBL = {
     "type": "text/html",
     "rel": "license",
@@ -339,6 +347,48 @@ def collection(
     }
 
 
+def catalogue_resource(records: str, *, bbox: Bbox, url: str = DEFAULT_URL) -> dict[str, Any]:
+    """The pygeoapi ``resources`` entry of the ``catalogue`` collection (OGC API – Records).
+
+    Parameters
+    ----------
+    records
+        The records table the refresh writes (``<export_dir>/catalogue.tinydb``).
+    bbox
+        The territory's extent.
+    url
+        The default public URL (``PYGEOAPI_SERVER_URL`` overrides it at run time).
+
+    Returns
+    -------
+    dict
+        The collection definition; its links point to the DCAT-AP documents.
+    """
+    base = "${PYGEOAPI_SERVER_URL:-" + url + "}"
+    return {
+        "type": "collection",
+        "title": {"fr": "Catalogue des données", "en": "Data catalogue"},
+        "description": {
+            "fr": "Une fiche de métadonnées par couche (OGC API – Records) : description, "
+            "producteurs par commune, fraîcheur, licence, schéma national, téléchargements.",
+            "en": "One metadata record per layer (OGC API – Records): description, producers "
+            "per commune, freshness, licence, national schema, downloads.",
+        },
+        "keywords": {"fr": ["catalogue", "métadonnées"], "en": ["catalogue", "metadata"]},
+        "links": [
+            {"type": "application/ld+json", "rel": "alternate", "title": "DCAT-AP (JSON-LD)",
+             "href": f"{base}/catalogue.jsonld"},
+            {"type": "text/turtle", "rel": "alternate", "title": "DCAT-AP (Turtle)",
+             "href": f"{base}/catalogue.ttl"},
+        ],
+        "extents": {"spatial": {"bbox": list(bbox), "crs": CRS84}},
+        "providers": [
+            {"type": "record", "name": RECORDS_PROVIDER, "data": records, "id_field": "id",
+             "time_field": "updated", "title_field": "title"}
+        ],
+    }
+
+
 def render_config(
     layers: Mapping[str, LayerDef],
     *,
@@ -347,6 +397,7 @@ def render_config(
     url: str | None = None,
     service: Service | None = None,
     backend: Backend = "gpkg",
+    catalogue: str | None = None,
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration, validated with pygeoapi's own schema.
 
@@ -367,6 +418,8 @@ def render_config(
     service
         The service file (metadata, languages, URL, the HTML pages' base map); default
         the project's (``geocommuns.yml`` at the settings' root).
+    catalogue
+        The records table of the ``catalogue`` collection (None: no catalogue).
 
     Returns
     -------
@@ -394,6 +447,7 @@ def render_config(
             "limits": {"default_items": 10, "max_items": 1000},
             # templates escaping feature values in scripts and popups (correction 10)
             "templates": {"path": TEMPLATES_PATH},
+            "locale_dir": LOCALE_PATH,
             "map": html_map(service),
         },
         "logging": {"level": "ERROR"},
@@ -409,6 +463,12 @@ def render_config(
         resources = config["resources"]
         config["resources"] = {k: resources[k] for k in public_layers(layers)}
         config[RESTRICTED_KEY] = {k: resources[k] for k in restricted}
+    if catalogue is not None:
+        boxes = list(extents.values())
+        union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                 max(b[3] for b in boxes)) if boxes else (-180.0, -90.0, 180.0, 90.0)
+        config["resources"][CATALOGUE_ID] = catalogue_resource(catalogue, bbox=union, url=url)
+        validate({**config, "resources": {CATALOGUE_ID: config["resources"][CATALOGUE_ID]}})
     return config
 
 
@@ -474,7 +534,7 @@ def write_openapi(config_path: Path, output: Path) -> None:
     document = self_contained(yaml.safe_load(content))
     # what the service answers beyond pygeoapi: other media types, 503s, the Part 4 writes
     documented_responses(document)
-    with_project_edits(document, Settings())
+    with_project_edits(document, Settings(), yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100), encoding="utf-8"
@@ -517,6 +577,13 @@ def config_from_settings(
         mode=extent,
         gpkg=gpkg,
     )
+    from geocommuns.publish.catalogue import RECORDS_NAME
+
+    records = settings.path(settings.export_dir) / RECORDS_NAME
+    try:
+        catalogue = records.relative_to(settings.root).as_posix()
+    except ValueError:
+        catalogue = str(records)
     if data is None and backend == "postgis":
         data = POSTGIS_DATA
     elif data is None:
@@ -525,6 +592,6 @@ def config_from_settings(
         except ValueError:
             data = str(gpkg)
     return render_config(
-        layers, extents=extents, data=data, backend=backend,
+        layers, extents=extents, data=data, backend=backend, catalogue=catalogue,
         service=service_from_root(settings.root),
     )

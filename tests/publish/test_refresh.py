@@ -48,6 +48,11 @@ def test_refresh_runs_every_step_and_says_what_needs_a_look(tmp_path):
     assert (tmp_path / "webmap" / "index.html").is_file()
     assert (tmp_path / "webmap" / "indicateurs.html").is_file()
     assert (tmp_path / "export" / "equipements" / "equipements.geojson").is_file()
+    # the catalogue (Records, DCAT-AP) and the home page come last
+    assert lines["catalogue"] == "ok"
+    assert {p.name for p in (tmp_path / "export").glob("catalogue.*")} == {
+        "catalogue.tinydb", "catalogue.jsonld", "catalogue.ttl"}
+    assert (tmp_path / "webmap" / "accueil.html").is_file()
     # no conflict yet: exit 0; a feature's history starts with its import
     conflicts = _run(tmp_path, "conflicts", "--json")
     assert conflicts.returncode == 0 and conflicts.stdout.strip() == ""

@@ -57,7 +57,10 @@ def test_committed_config_is_valid_for_pygeoapi():
 
 def test_one_collection_per_layer(layers):
     config = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
-    assert set(config["resources"]) == set(layers)
+    # one collection per layer, and the catalogue of them (OGC API - Records)
+    assert set(config["resources"]) == {*layers, "catalogue"}
+    (records,) = config["resources"]["catalogue"]["providers"]
+    assert records["type"] == "record" and records["data"] == "geodata/export/catalogue.tinydb"
     for layer_id, layer in layers.items():
         res = config["resources"][layer_id]
         assert res["title"] == {"fr": layer.title.fr, "en": layer.title.en}
