@@ -197,10 +197,17 @@ class UserRow:
 
 
 def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> None:
-    """Create the users table when missing (PostGIS or GeoPackage)."""
+    """Create the users table when missing (PostGIS or GeoPackage).
+
+    The table is looked for first: the API's write login (which may create or alter no
+    table) only reads it. A table of an earlier version is brought up to date by the
+    owner (the next ``geocommuns users`` command or ``db-roles``).
+    """
     db = as_db(conn)
     if db.dialect == "postgres":
-        db.execute(_SCHEMA)
+        if not db.table_exists(USERS_TABLE):
+            db.execute(_SCHEMA)
+            _grant_api_roles(db)
         check = db.execute(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
             "AND contype = 'c' AND pg_get_constraintdef(oid) LIKE %s",
@@ -208,14 +215,16 @@ def ensure_schema(conn: Db | psycopg.Connection[Any] | sqlite3.Connection) -> No
         ).fetchone()
         if check is not None and "partner" not in check[0]:
             # A table of an earlier version: let it hold readers and partners too.
-            with db.transaction():
-                db.execute(
-                    f"ALTER TABLE {USERS_TABLE} DROP CONSTRAINT IF EXISTS {USERS_TABLE}_role_check"
-                )
-                db.execute(
-                    f"ALTER TABLE {USERS_TABLE} ADD CONSTRAINT {USERS_TABLE}_role_check CHECK ({_ROLE_CHECK})"
-                )
-        _grant_api_roles(db)
+            try:
+                with db.transaction():
+                    db.execute(
+                        f"ALTER TABLE {USERS_TABLE} DROP CONSTRAINT IF EXISTS {USERS_TABLE}_role_check"
+                    )
+                    db.execute(
+                        f"ALTER TABLE {USERS_TABLE} ADD CONSTRAINT {USERS_TABLE}_role_check CHECK ({_ROLE_CHECK})"
+                    )
+            except psycopg.errors.InsufficientPrivilege:
+                pass  # not the owner: it reads the users it finds
     elif not db.table_exists(USERS_TABLE):
         with db.transaction():
             db.execute(_SQLITE_SCHEMA)

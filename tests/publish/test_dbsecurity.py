@@ -24,7 +24,7 @@ import psycopg
 import pytest
 import shapely
 
-from geocommuns.contrib.auth import Principal, add_user, revoke_user
+from geocommuns.contrib.auth import Principal, add_user, find_user, list_users, revoke_user
 from geocommuns.contrib.layerstore import LayerTable
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.service import service_from_root
@@ -412,6 +412,9 @@ def test_separation_of_duties(secured: dict[str, Any], database_url: str, layers
                 conn.execute(statement)
     with psycopg.connect(urls["api_write"], autocommit=True) as conn:
         db = Db(conn, "postgres")
+        # the technician space and the API look users up through this login
+        assert find_user(db, "m_cahors") == ROLES["contributor_cahors"][0]
+        assert "m_editor" in {u.principal.name for u in list_users(db)}
         # What the API does for a PATCH: read, change one field, journal, in one transaction.
         with db.transaction():
             table = LayerTable(db, journal.etag_secret(db))
