@@ -133,6 +133,7 @@ def test_douelle_round_trip(browser: Any, setup: Setup, tmp_path: Path) -> None:
         assert "3 ligne(s) lue(s)" in report and "1 ligne(s) refusée(s)" in report
         assert "Valeur hors de la liste autorisée : Catégorie (1 ligne)" in report
         assert "Que faire" in report and samples.UNKNOWN_CATEGORY in report
+        assert "ne fait pas partie de la liste" in report  # the reason itself in French (i18n)
         v.page.wait_for_selector(".carte[data-chargee] .leaflet-interactive")
         assert v.page.locator(".carte path.leaflet-interactive").count() >= 3  # outline + 2 points
         v.axe()  # report with its map

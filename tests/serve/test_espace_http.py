@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -93,6 +94,18 @@ def _space(folder: Path, layers: dict[str, LayerDef], *, review: bool, database_
         PortalOptions(folder=folder / "espace", upload_max_bytes=CAP, review=review),
     )
     return Space(folder, store, edits, tokens, app, sources, pradines)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def french() -> Iterator[None]:
+    """The space in French, as a server runs by default (tests/conftest.py sets English)."""
+    before = os.environ.get("GEOCOMMUNS_LANG")
+    os.environ["GEOCOMMUNS_LANG"] = "fr"
+    yield
+    if before is None:
+        os.environ.pop("GEOCOMMUNS_LANG", None)
+    else:
+        os.environ["GEOCOMMUNS_LANG"] = before
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +221,7 @@ def test_every_upload_path_gives_the_french_report(space: Space, kind: str, tmp_
         assert "2 ligne(s) valide(s)" in words and "1 ligne(s) refusée(s)" in words
         assert "Valeur hors de la liste autorisée : Catégorie (1 ligne)" in words
         assert "ligne 2." in words and "Que faire :" in words
+        assert f"Motif : '{samples.UNKNOWN_CATEGORY}' ne fait pas partie de la liste" in words  # i18n
         rejects = client.get(location + "/rejets.csv")
         assert rejects.headers["Content-Type"].startswith("text/csv")
         lines = rejects.get_data(as_text=True).lstrip("\ufeff").splitlines()

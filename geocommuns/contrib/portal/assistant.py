@@ -24,6 +24,7 @@ import yaml
 from geocommuns.definitions.layerdef import FieldDef, LayerDef
 from geocommuns.definitions.sourcedef import GeometrySpec, SourceDef, source_from_yaml
 from geocommuns.errors import GeocommunsError
+from geocommuns.i18n import translate
 from geocommuns.ingest.harmonise import resolve_mapping
 from geocommuns.ingest.position import guess_geometry
 from geocommuns.ingest.reader import table_from_file
@@ -118,7 +119,7 @@ def assistant_for(source: SourceDef, layer: LayerDef, detected_crs: str | None) 
     try:
         table = table_from_file(source.path, source)
     except GeocommunsError as e:
-        msg = f"Le fichier ne peut pas être lu : {e}"
+        msg = f"Le fichier ne peut pas être lu : {translate(str(e))}"
         raise AssistantError(msg) from e
     columns = [str(c) for c in table.frame.columns]
     try:

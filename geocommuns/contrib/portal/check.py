@@ -22,6 +22,7 @@ from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.definitions.territory import Territory
 from geocommuns.errors import GeocommunsError
+from geocommuns.i18n import translate
 from geocommuns.ingest.build import harmonise_source
 from geocommuns.ingest.geocode import geocoder_from_settings
 from geocommuns.ingest.harmonise import Harmonised, features_frame
@@ -156,7 +157,8 @@ def advice_of(report: SourceReport, layer: LayerDef) -> list[Advice]:
 
 
 def rejects_csv(report: SourceReport, layer: LayerDef) -> str:
-    """The rejected rows, their reasons and what to do, then their values as read (CSV)."""
+    """The rejected rows, their reasons (in the reader's language) and what to do, then
+    their values as read (CSV)."""
     groups = {(a.field, a.reason): a for a in advice_of(report, layer)}
     columns: list[str] = []
     for r in report.rejects:
@@ -170,7 +172,7 @@ def rejects_csv(report: SourceReport, layer: LayerDef) -> str:
             None,
         )
         writer.writerow([
-            r.row, r.field, spreadsheet_cell(r.reason), advice.todo if advice else _DEFAULT[1],
+            r.row, r.field, spreadsheet_cell(translate(r.reason)), advice.todo if advice else _DEFAULT[1],
             *(spreadsheet_cell("" if r.values.get(c) is None else str(r.values.get(c))) for c in columns),
         ])
     return out.getvalue()

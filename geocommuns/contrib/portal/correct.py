@@ -22,6 +22,7 @@ from geocommuns.contrib.auth import Principal
 from geocommuns.contrib.edits import PRINCIPAL_KEY, EditService
 from geocommuns.definitions.layerdef import FieldDef, LayerDef
 from geocommuns.errors import GeocommunsError
+from geocommuns.i18n import translate
 from geocommuns.ingest.hours import french_to_osm
 from geocommuns.ingest.sqldb import Db
 
@@ -217,7 +218,7 @@ def correct_feature(
         message = _STATUS_TEXT[status]
     else:
         title = layer.field(field).title if field in layer.field_names else "Position" if field == "geometry" else field
-        message = f"Valeur refusée{f' pour « {title} »' if title else ''} : {detail.get('description', '')}"
+        message = f"Valeur refusée{f' pour « {title} »' if title else ''} : {translate(str(detail.get('description', '')))}"
     raise CorrectionRefused(message, status=status, field=field)
 
 

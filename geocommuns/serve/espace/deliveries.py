@@ -16,6 +16,7 @@ from geocommuns.contrib.portal.preview import preview_delivery, submit_delivery
 from geocommuns.contrib.portal.uploads import FORMATS, Upload, UploadError, too_large_message
 from geocommuns.definitions.layerdef import LayerDef
 from geocommuns.definitions.sourcedef import SourceDef
+from geocommuns.i18n import translate
 from geocommuns.ingest.harmonise import Harmonised
 from geocommuns.serve.espace.web import (
     PREFIX,
@@ -125,13 +126,13 @@ def summary_of(result: Harmonised, layer: LayerDef) -> dict[str, Any]:
     report = result.report
     return {
         "read": report.rows_read, "valid": report.features_written,
-        "rejected": report.rows_rejected, "error": report.error,
+        "rejected": report.rows_rejected, "error": translate(report.error) if report.error else None,
         "groups": [
-            {"field": a.field_title, "title": a.title, "todo": a.todo, "reason": a.reason,
+            {"field": a.field_title, "title": a.title, "todo": a.todo, "reason": translate(a.reason),
              "count": a.count, "rows": a.rows_text}
             for a in advice_of(report, layer)
         ],
-        "notes": list(report.notes),
+        "notes": [translate(n) for n in report.notes],
     }
 
 
@@ -221,14 +222,14 @@ _REFUSED = "L'envoi est refusé et rien n'a changé."
 
 
 def _french_refusal(error: ContributionError, result: Harmonised | None) -> str:
-    text = str(error)
+    text = translate(str(error))
     if result is not None and result.report.rows_rejected:
         return (f"{_REFUSED} {result.report.rows_rejected} ligne(s) sont refusées : corrigez-les "
                 "(voir le rapport de vérification) puis recommencez.")
-    if "other communes" in text or "lie in" in text:
+    if "other communes" in str(error) or "lie in" in str(error):
         return (f"{_REFUSED} Des lieux du fichier sont dans d'autres communes que la vôtre : "
                 f"retirez-les ou vérifiez leurs positions. ({text})")
-    if "may not" in text:
+    if "may not" in str(error):
         return f"{_REFUSED} Vous n'avez pas le droit de modifier cette couche dans cette commune."
     return f"{_REFUSED} {text}"
 
