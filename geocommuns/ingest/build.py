@@ -19,7 +19,7 @@ from geocommuns.ingest import journal
 from geocommuns.ingest.conflate import Conflation, conflate, write_pairs_csv
 from geocommuns.ingest.geocode import Geocoder, geocoder_from_settings
 from geocommuns.ingest.harmonise import Harmonised, features_frame, harmonise_table
-from geocommuns.ingest.replay import Replayed, import_docs, replay
+from geocommuns.ingest.replay import Replayed, iter_import_docs, replay
 from geocommuns.ingest.report import BuildReport, ConflationSummary, SourceReport
 from geocommuns.ingest.sources import table_from_source
 from geocommuns.ingest.sqldb import Db, connect_postgis, open_gpkg, writer_lock
@@ -172,7 +172,8 @@ def store_with_replay(
     layers
         The layer definitions.
     imported_at
-        When the import ran (logged per changed feature, see :func:`log_import_changes`).
+        When the import ran (logged per changed feature, see
+        :func:`geocommuns.ingest.journal.log_imports`).
 
     Returns
     -------
@@ -181,20 +182,24 @@ def store_with_replay(
     """
     output = settings.path(settings.output)
     at = imported_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    docs = {
-        k: import_docs(gdf, layers[k]) for k, gdf in imports.items()
-        if len(gdf) <= settings.history_max_features
-    }
+    # the layers whose per-feature import log is kept; their documents are computed
+    # one feature at a time while they are logged
+    logged = [k for k, gdf in imports.items() if len(gdf) <= settings.history_max_features]
+
+    def log_changes(db: Db) -> None:
+        for k in logged:
+            journal.log_imports(db, k, iter_import_docs(imports[k], layers[k]), at)
+
     if settings.database_url:
         db = connect_postgis(settings.database_url)
         try:
             journal.ensure_schema(db)
             entries = journal.changes(db)
-            previous = {k: journal.imported_docs(db, k) for k in imports}
+            previous = _previous_docs(db, imports, entries)
             done = replay(imports, entries, layers, previous=previous)
             with db.transaction():
                 done.conflicts = journal.save_conflicts(db, done.conflicts)
-                log_import_changes(db, docs, at)
+                log_changes(db)
         finally:
             db.close()
         upto = str(entries[-1].seq if entries else 0)
@@ -207,7 +212,7 @@ def store_with_replay(
             db = open_gpkg(output)
             try:
                 entries = journal.changes(db)
-                previous = {k: journal.imported_docs(db, k) for k in imports}
+                previous = _previous_docs(db, imports, entries)
             finally:
                 db.close()
         done = replay(imports, entries, layers, previous=previous)
@@ -216,17 +221,22 @@ def store_with_replay(
         def also(g: Db) -> None:
             _record_position(g, upto)
             done.conflicts = journal.save_conflicts(g, done.conflicts)
-            log_import_changes(g, docs, at)
+            log_changes(g)
 
         write_geopackage(done.layers, layers, output, also=also, locked=True)
     return done
 
 
-def log_import_changes(db: Db, docs: dict[str, dict[str, dict[str, Any]]], at: dt.datetime) -> None:
-    """Log what this import changed, feature by feature, in each layer small enough
-    (``history_max_features``), inside the caller's transaction."""
-    for layer_id, layer_docs in docs.items():
-        journal.log_imports(db, layer_id, layer_docs, at)
+def _previous_docs(
+    db: Db, imports: dict[str, gpd.GeoDataFrame], entries: list[journal.Change]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The last imported values of the features the journal names, per layer (what the
+    replay needs to keep a corrected feature its sources dropped)."""
+    named: dict[str, set[str]] = {k: set() for k in imports}
+    for entry in entries:
+        if entry.layer in named:
+            named[entry.layer].add(entry.feature_id)
+    return {k: journal.imported_docs(db, k, ids) for k, ids in named.items() if ids}
 
 
 def _record_position(db: Db, upto: str) -> None:

@@ -18,7 +18,10 @@ replayed, the secret of edit ETags).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import secrets
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +86,7 @@ CREATE TABLE IF NOT EXISTS {imports} (
     feature_id text NOT NULL,
     doc {json} NOT NULL,
     present integer NOT NULL DEFAULT 1,
+    digest text,
     PRIMARY KEY (layer, feature_id)
 );
 CREATE TABLE IF NOT EXISTS {log} (
@@ -460,7 +464,33 @@ class ImportChange:
     changes: dict[str, list[Any]] | None
 
 
-def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.datetime) -> dict[str, int]:
+#: Features compared, written and logged per round trip by :func:`log_imports`.
+_LOG_BATCH = 1000
+
+
+def doc_digest(doc: Mapping[str, Any]) -> str:
+    """A short, stable digest of a feature's imported values (JSON with sorted keys)."""
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _ensure_digest_column(db: Db) -> None:
+    """Stores written before digests existed gain the column (their rows are digested
+    from their documents when first compared)."""
+    if db.dialect == "postgres":
+        db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN IF NOT EXISTS digest text")
+        return
+    columns = {row[1] for row in db.execute(f"PRAGMA table_info({IMPORTS_TABLE})").fetchall()}
+    if "digest" not in columns:
+        db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN digest text")
+
+
+def log_imports(
+    db: Db,
+    layer: str,
+    docs: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+    at: dt.datetime,
+) -> dict[str, int]:
     """Compare a layer's new import with the previous one; log and keep what changed.
 
     Runs inside the caller's transaction. The first import of a feature is logged as
@@ -469,6 +499,11 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
     are kept, see :func:`imported_docs`), and a removed feature delivered again as
     ``added``.
 
+    Only the digests of the previous import are read; a feature's previous values are
+    fetched when its digest differs, and the features are compared and written a batch
+    at a time, so a refresh that changes little reads and holds little, whatever the
+    layer's size.
+
     Parameters
     ----------
     db
@@ -476,7 +511,8 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
     layer
         The layer id.
     docs
-        The imported values of each feature, by id (JSON-ready).
+        The imported values of each feature, by id (JSON-ready): a mapping, or pairs
+        ``(id, values)`` produced one at a time.
     at
         When the import ran.
 
@@ -485,57 +521,123 @@ def log_imports(db: Db, layer: str, docs: dict[str, dict[str, Any]], at: dt.date
     dict
         How many features were added, changed and removed.
     """
+    _ensure_digest_column(db)
     rows = db.execute(
-        f"SELECT feature_id, doc, present FROM {IMPORTS_TABLE} WHERE layer = %s", [layer]
+        f"SELECT feature_id, digest, present, CASE WHEN digest IS NULL THEN doc END "
+        f"FROM {IMPORTS_TABLE} WHERE layer = %s",
+        [layer],
     ).fetchall()
-    previous = {str(fid): db.json_value(doc) for fid, doc, present in rows if present}
-    known = {str(fid) for fid, _doc, _present in rows}
+    digests: dict[str, str] = {}
+    present: set[str] = set()
+    backfill: list[tuple[str, str, str]] = []
+    for fid, digest, is_present, legacy in rows:
+        if digest is None:
+            digest = doc_digest(db.json_value(legacy))
+            backfill.append((digest, layer, str(fid)))
+        digests[str(fid)] = digest
+        if is_present:
+            present.add(str(fid))
+    db.executemany(
+        f"UPDATE {IMPORTS_TABLE} SET digest = %s WHERE layer = %s AND feature_id = %s", backfill
+    )
     counts = {"added": 0, "changed": 0, "removed": 0}
     stamp = at.isoformat()
-    for fid, doc in docs.items():
-        old = previous.get(fid)
-        if old == doc:
+    delivered: set[str] = set()
+    pending: list[tuple[str, dict[str, Any], str]] = []
+    pairs = docs.items() if isinstance(docs, Mapping) else docs
+    for fid, doc in pairs:
+        delivered.add(fid)
+        digest = doc_digest(doc)
+        if fid in present and digests.get(fid) == digest:
             continue
+        pending.append((fid, doc, digest))
+        if len(pending) >= _LOG_BATCH:
+            _log_batch(db, layer, pending, digests.keys(), present, stamp, counts)
+            pending = []
+    _log_batch(db, layer, pending, digests.keys(), present, stamp, counts)
+    removed = sorted(present - delivered)
+    counts["removed"] = len(removed)
+    db.executemany(
+        f"UPDATE {IMPORTS_TABLE} SET present = 0 WHERE layer = %s AND feature_id = %s",
+        [(layer, fid) for fid in removed],
+    )
+    db.executemany(
+        f"INSERT INTO {IMPORT_LOG_TABLE} (at, layer, feature_id, action, changes) VALUES (%s, %s, %s, %s, %s)",
+        [(stamp, layer, fid, "removed", None) for fid in removed],
+    )
+    return counts
+
+
+def _log_batch(
+    db: Db,
+    layer: str,
+    batch: list[tuple[str, dict[str, Any], str]],
+    known: Collection[str],
+    present: set[str],
+    stamp: str,
+    counts: dict[str, int],
+) -> None:
+    """Write and log a batch of added or changed features (see :func:`log_imports`)."""
+    if not batch:
+        return
+    olds = _docs_of(db, layer, [fid for fid, _doc, _digest in batch if fid in present])
+    updates: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    logged: list[tuple[Any, ...]] = []
+    for fid, doc, digest in batch:
+        old = olds.get(fid)
         if old is None:
             action, diff = "added", {k: [None, v] for k, v in doc.items() if v is not None}
         else:
             action = "changed"
             diff = {k: [old.get(k), doc.get(k)] for k in sorted(old.keys() | doc.keys()) if old.get(k) != doc.get(k)}
         if fid in known:
-            db.execute(
-                f"UPDATE {IMPORTS_TABLE} SET doc = %s, present = 1 WHERE layer = %s AND feature_id = %s",
-                [db.json_param(doc), layer, fid],
-            )
+            updates.append((db.json_param(doc), digest, layer, fid))
         else:
-            db.execute(
-                f"INSERT INTO {IMPORTS_TABLE} (layer, feature_id, doc) VALUES (%s, %s, %s)",
-                [layer, fid, db.json_param(doc)],
-            )
+            inserts.append((layer, fid, db.json_param(doc), digest))
+        logged.append((stamp, layer, fid, action, db.json_param(diff)))
         counts[action] += 1
-        db.execute(
-            f"INSERT INTO {IMPORT_LOG_TABLE} (at, layer, feature_id, action, changes) VALUES (%s, %s, %s, %s, %s)",
-            [stamp, layer, fid, action, db.json_param(diff)],
-        )
-    for fid in previous.keys() - docs.keys():
-        counts["removed"] += 1
-        db.execute(
-            f"UPDATE {IMPORTS_TABLE} SET present = 0 WHERE layer = %s AND feature_id = %s", [layer, fid]
-        )
-        db.execute(
-            f"INSERT INTO {IMPORT_LOG_TABLE} (at, layer, feature_id, action, changes) VALUES (%s, %s, %s, %s, %s)",
-            [stamp, layer, fid, "removed", None],
-        )
-    return counts
+    db.executemany(
+        f"UPDATE {IMPORTS_TABLE} SET doc = %s, digest = %s, present = 1 WHERE layer = %s AND feature_id = %s",
+        updates,
+    )
+    db.executemany(
+        f"INSERT INTO {IMPORTS_TABLE} (layer, feature_id, doc, digest) VALUES (%s, %s, %s, %s)", inserts
+    )
+    db.executemany(
+        f"INSERT INTO {IMPORT_LOG_TABLE} (at, layer, feature_id, action, changes) VALUES (%s, %s, %s, %s, %s)",
+        logged,
+    )
 
 
-def imported_docs(db: Db, layer: str) -> dict[str, dict[str, Any]]:
-    """The last imported values of every feature a layer's sources ever delivered, by id.
+def _docs_of(db: Db, layer: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stored import documents of some features of a layer, by id."""
+    wanted = list(dict.fromkeys(ids))
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join(["%s"] * len(chunk))
+        rows = db.execute(
+            f"SELECT feature_id, doc FROM {IMPORTS_TABLE} WHERE layer = %s AND feature_id IN ({marks})",
+            [layer, *chunk],
+        ).fetchall()
+        out.update((str(fid), db.json_value(doc)) for fid, doc in rows)
+    return out
+
+
+def imported_docs(
+    db: Db, layer: str, ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The last imported values of the features a layer's sources delivered, by id.
 
     A refresh keeps a corrected feature its sources dropped from these values plus the
-    corrections (see :func:`geocommuns.ingest.replay.replay`).
+    corrections (see :func:`geocommuns.ingest.replay.replay`); it asks only for the
+    features the journal names (``ids``). Without ``ids``: every feature ever delivered.
     """
     if not db.table_exists(IMPORTS_TABLE):
         return {}
+    if ids is not None:
+        return _docs_of(db, layer, ids)
     rows = db.execute(f"SELECT feature_id, doc FROM {IMPORTS_TABLE} WHERE layer = %s", [layer]).fetchall()
     return {str(fid): db.json_value(doc) for fid, doc in rows}
 

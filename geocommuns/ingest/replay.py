@@ -23,7 +23,7 @@ import contextlib
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,12 +363,15 @@ def _newest(imported: Any, corrected: Any) -> Any:
 def import_docs(gdf: gpd.GeoDataFrame, layer: LayerDef) -> dict[str, dict[str, Any]]:
     """The imported values of each feature, by id, comparable from one import to the next
     (``imported_at`` left out: it changes at every import)."""
+    return dict(iter_import_docs(gdf, layer))
+
+
+def iter_import_docs(gdf: gpd.GeoDataFrame, layer: LayerDef) -> Iterator[tuple[str, dict[str, Any]]]:
+    """:func:`import_docs` one feature at a time, so a large layer is never held twice."""
     fields = [f for f in layer.fields if f.name != "imported_at"]
     columns = {f.name: gdf[f.name].tolist() for f in fields}
     geometries = gdf.geometry.tolist()
-    out: dict[str, dict[str, Any]] = {}
     for i in range(len(gdf)):
         doc = {f.name: canonical(columns[f.name][i], f) for f in fields}
         doc[GEOMETRY] = canonical(geometries[i])
-        out[str(doc["id"])] = doc
-    return out
+        yield str(doc["id"]), doc

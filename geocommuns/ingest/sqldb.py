@@ -21,7 +21,7 @@ import fcntl
 import json
 import sqlite3
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +55,15 @@ class Db:
         if self.dialect == "sqlite":
             query = query.replace("%s", "?")
         return self.con.execute(query, list(params))
+
+    def executemany(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement written with ``%s`` placeholders once per row of parameters
+        (pipelined on PostgreSQL, one prepared statement on SQLite)."""
+        if self.dialect == "sqlite":
+            self.con.executemany(query.replace("%s", "?"), rows)
+            return
+        with self.con.cursor() as cursor:
+            cursor.executemany(query, rows)
 
     def script(self, statements: str) -> None:
         """Run several ``;``-separated statements (schema creation)."""
