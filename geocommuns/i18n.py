@@ -26,7 +26,8 @@ fields) and renders its French version with the same values. Messages joined wit
 After marking new messages, update the catalogue and translate what is new::
 
     pybabel extract -k N_ -k ngettext:1,2 --no-location --omit-header -o /tmp/geocommuns.pot geocommuns
-    pybabel update -i /tmp/geocommuns.pot -d geocommuns/locale -D geocommuns --no-fuzzy-matching
+    pybabel update -i /tmp/geocommuns.pot -d geocommuns/locale -D geocommuns -w 100 \
+        --no-fuzzy-matching --ignore-obsolete
     # then write each empty msgstr of geocommuns/locale/fr/LC_MESSAGES/geocommuns.po in French
 
 Keep the named fields (``{value}``) in the translation; a message's placeholders are

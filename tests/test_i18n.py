@@ -213,3 +213,13 @@ def test_validate_speaks_french_by_default_and_english_with_lang_en(tmp_path: Pa
     i18n.set_language(None)
     assert unknown.exit_code == 2
     assert "erreur : couche inconnue 'bibliotheques' ; les couches sont :" in unknown.output
+    empty = tmp_path / "vide.csv"
+    empty.write_bytes(b"")
+    unreadable = runner.invoke(
+        app,
+        ["validate", str(empty), "--layer", "equipements"],
+        env={**base, "GEOCOMMUNS_LANG": "fr"},
+    )
+    i18n.set_language(None)
+    assert unreadable.exit_code == 2
+    assert "erreur : vide.csv : le fichier est vide" in unreadable.output

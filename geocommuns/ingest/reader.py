@@ -24,6 +24,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geocommuns.definitions.sourcedef import SourceDef
 from geocommuns.errors import SourceReadError
+from geocommuns.i18n import N_
 
 _FORMATS = {
     ".csv": "csv",
@@ -64,11 +65,11 @@ def format_of(path: Path, declared: str | None = None) -> str:
         return "osm"
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
-        msg = (
-            f"{path.name}: unknown file type {path.suffix!r}; geocommuns reads CSV, XLSX, "
+        msg = N_(
+            "{file}: unknown file type {suffix}; geocommuns reads CSV, XLSX, "
             "Shapefile, GeoJSON and GeoPackage (set 'format:' in the source YAML if the "
             "extension is misleading)"
-        )
+        ).format(file=path.name, suffix=repr(path.suffix))
         raise SourceReadError(msg)
     return fmt
 
@@ -91,10 +92,14 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
         if encoding.lower().replace("-", "") in {"cp1252", "windows1252"}:
             # cp1252 leaves five bytes undefined; latin-1 maps every byte.
             return data.decode("latin-1")
-        msg = f"{name}: is not valid {encoding} text; check --encoding (cp1252 or utf-8)"
+        msg = N_("{file}: is not valid {encoding} text; check --encoding (cp1252 or utf-8)").format(
+            file=name, encoding=encoding
+        )
         raise SourceReadError(msg) from None
     except LookupError:
-        msg = f"{name}: unknown encoding {encoding!r}; use utf-8 or cp1252"
+        msg = N_("{file}: unknown encoding {encoding}; use utf-8 or cp1252").format(
+            file=name, encoding=repr(encoding)
+        )
         raise SourceReadError(msg) from None
 
 
@@ -127,12 +132,14 @@ def detect_delimiter(text: str) -> str:
 def _read_csv(path: Path, source: SourceDef) -> RawTable:
     data = path.read_bytes()
     if not data.strip():
-        msg = f"{path.name}: the file is empty"
+        msg = N_("{file}: the file is empty").format(file=path.name)
         raise SourceReadError(msg)
     encoding = source.encoding or detect_encoding(data)
     text = _decode(data, encoding, path.name)
     if _looks_binary(text):
-        msg = f"{path.name}: is not a CSV text file (it holds binary data); export it again as CSV"
+        msg = N_(
+            "{file}: is not a CSV text file (it holds binary data); export it again as CSV"
+        ).format(file=path.name)
         raise SourceReadError(msg)
     delimiter = source.delimiter or detect_delimiter(text)
     # pandas parses bytes: handing it UTF-8 spares the copy StringIO makes (4 bytes a
@@ -155,11 +162,13 @@ def _read_csv(path: Path, source: SourceDef) -> RawTable:
         detail = str(e).strip().splitlines()[0].removeprefix("Error tokenizing data. C error: ")
         if detail[:1].isupper() and detail[1:2].islower():
             detail = detail[0].lower() + detail[1:]
-        msg = f"{path.name}: cannot be read as CSV with delimiter {delimiter!r} ({detail})"
+        msg = N_("{file}: cannot be read as CSV with delimiter {delimiter} ({detail})").format(
+            file=path.name, delimiter=repr(delimiter), detail=detail
+        )
         raise SourceReadError(msg) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
-        msg = f"{path.name}: has a header but no data rows"
+        msg = N_("{file}: has a header but no data rows").format(file=path.name)
         raise SourceReadError(msg)
     info = {"format": "csv", "encoding": encoding, "delimiter": delimiter}
     return RawTable(frame=frame, info=info)
@@ -176,7 +185,9 @@ def _read_xlsx(path: Path, source: SourceDef) -> RawTable:
             engine="openpyxl",
         )
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as e:
-        msg = f"{path.name}: cannot be read as an Excel workbook ({e})"
+        msg = N_("{file}: cannot be read as an Excel workbook ({detail})").format(
+            file=path.name, detail=e
+        )
         raise SourceReadError(msg) from None
     frame = frame.dropna(how="all").reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -223,10 +234,10 @@ def _json_records(path: Path, source: SourceDef) -> RawTable | None:
     try:
         records = json.loads(_decode(data, encoding, path.name))
     except json.JSONDecodeError as e:
-        msg = f"{path.name}: is not valid JSON ({e})"
+        msg = N_("{file}: is not valid JSON ({detail})").format(file=path.name, detail=e)
         raise SourceReadError(msg) from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        msg = f"{path.name}: a JSON array must hold one object per record"
+        msg = N_("{file}: a JSON array must hold one object per record").format(file=path.name)
         raise SourceReadError(msg)
     frame = pd.DataFrame.from_records(records).astype(object)
     frame = frame.where(frame.notna(), None).reset_index(drop=True)
@@ -236,7 +247,7 @@ def _json_records(path: Path, source: SourceDef) -> RawTable | None:
 
 def _read_vector(path: Path, source: SourceDef, fmt: str) -> RawTable:
     if path.stat().st_size == 0:
-        msg = f"{path.name}: the file is empty"
+        msg = N_("{file}: the file is empty").format(file=path.name)
         raise SourceReadError(msg)
     if fmt == "geojson":
         records = _json_records(path, source)
@@ -248,7 +259,9 @@ def _read_vector(path: Path, source: SourceDef, fmt: str) -> RawTable:
     try:
         gdf = pyogrio.read_dataframe(path, layer=source.table, encoding=encoding)
     except (DataSourceError, DataLayerError) as e:
-        msg = f"{path.name}: cannot be read as {fmt} ({_gdal_reason(e, path)})"
+        msg = N_("{file}: cannot be read as {format} ({detail})").format(
+            file=path.name, format=fmt, detail=_gdal_reason(e, path)
+        )
         raise SourceReadError(msg) from None
     geometry = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else None
     frame = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name]) if geometry is not None else gdf)
@@ -284,7 +297,7 @@ def table_from_file(path: Path, source: SourceDef) -> RawTable:
         With one sentence saying why, when the file cannot be read at all.
     """
     if not path.exists():
-        msg = f"{path}: no such file; check 'path' in the source YAML"
+        msg = N_("{file}: no such file; check 'path' in the source YAML").format(file=path)
         raise SourceReadError(msg)
     fmt = format_of(path, source.format)
     if fmt == "csv":
@@ -292,6 +305,8 @@ def table_from_file(path: Path, source: SourceDef) -> RawTable:
     if fmt == "xlsx":
         return _read_xlsx(path, source)
     if fmt == "osm":
-        msg = f"{path.name}: OpenStreetMap files are read by an 'osm' source, not a 'file' source"
+        msg = N_(
+            "{file}: OpenStreetMap files are read by an 'osm' source, not a 'file' source"
+        ).format(file=path.name)
         raise SourceReadError(msg)
     return _read_vector(path, source, fmt)
