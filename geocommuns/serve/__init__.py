@@ -5,7 +5,8 @@ Owns the generated pygeoapi configuration (:mod:`.pygeoapi_config`) and its type
 :mod:`.provider_postgis`), CQL2 (:mod:`.cql`), the WSGI application (:mod:`.app`: the
 pipeline of :mod:`.middleware`, in :mod:`.wsgi` terms), the fast path (:mod:`.fastpath`),
 the corrections of pygeoapi (:mod:`.pygeoapi_compat`), the OpenAPI document
-(:mod:`.openapi`) and ``geocommuns serve`` (:mod:`.server`).
+(:mod:`.openapi`), the technician web space at ``/espace/`` (:mod:`.espace`) and
+``geocommuns serve`` (:mod:`.server`).
 
 May import every lower stage: :mod:`geocommuns.contrib`, :mod:`geocommuns.publish`,
 :mod:`geocommuns.ingest`, :mod:`geocommuns.definitions` and the top-level

@@ -3,6 +3,7 @@
 One module per job, each a function taking the application it wraps (see
 :func:`geocommuns.serve.app.dispatcher` for the order):
 
+- :mod:`.mount`: ``/espace/`` handed to the technician web space (its own upload cap);
 - :mod:`.bodylimit`: request bodies over the cap refused (``413``), on every route;
 - :mod:`.replicas`: a request carrying a token reads from the primary database;
 - :mod:`.httpcache`: ETag, ``304 Not Modified`` and gzip of successful GET answers;
