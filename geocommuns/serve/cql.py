@@ -72,6 +72,9 @@ _SUPPORTED = (
 #: JSON) length, nesting depth, predicates, values in one IN list, and the vertices of
 #: all its literal geometries together.
 MAX_FILTER_CHARS = 20_000
+#: Largest integer a filter may compare with: SQLite's (and PostgreSQL's bigint) range.
+#: A larger one could not be bound on the GeoPackage (a 500 before: found by schemathesis).
+MAX_INTEGER = 2**63 - 1
 MAX_DEPTH = 20
 MAX_PREDICATES = 50
 MAX_IN_VALUES = 500
@@ -185,6 +188,9 @@ class _Compiler:
         if isinstance(node, ast.Function) and node.name.lower() == "upper":
             (arg,) = node.arguments
             return self.fold("upper", self.operand(arg))
+        if isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+            msg = f"integer {str(node)[:30]} is out of range (at most {MAX_INTEGER} in absolute value)"
+            raise FilterError(msg)
         if isinstance(node, bool | int | float | str | dt.date | dt.datetime):
             return self.bind(node)
         msg = f"unsupported expression {node!r} in filter; supported: {_SUPPORTED}"

@@ -276,15 +276,23 @@ def with_edits(
     return document
 
 
-def with_project_edits(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """:func:`with_edits` for the layers and territory of the project ``settings`` names.
+def with_project_edits(
+    document: dict[str, Any], settings: Settings, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`with_edits` for the layers of the project ``settings`` names.
+
+    Positions may lie in the union of the collections' extents (the territory's, in the
+    generated configuration), and the examples are at its centre: no territory is loaded
+    here (that takes seconds, at every start of a server).
 
     Parameters
     ----------
     document
         The OpenAPI document (modified in place).
     settings
-        The project's settings (layer files, territory).
+        The project's settings (its layer files).
+    config
+        The pygeoapi configuration the document was generated from.
 
     Returns
     -------
@@ -292,12 +300,16 @@ def with_project_edits(document: dict[str, Any], settings: Settings) -> dict[str
         The same document.
     """
     from geocommuns.definitions.layerdef import layers_from_dir
-    from geocommuns.definitions.territory import territory_from_spec
 
     layers = layers_from_dir(settings.path(settings.layers_dir))
-    territory = territory_from_spec(settings.territory)
-    minx, miny, maxx, maxy = (round(float(v), 4) for v in territory.communes.total_bounds)
-    inside = territory.outline.representative_point()
-    return with_edits(
-        document, layers, bbox=(minx, miny, maxx, maxy), position=(round(inside.x, 6), round(inside.y, 6))
-    )
+    boxes = [
+        [float(v) for v in resource["extents"]["spatial"]["bbox"]]
+        for resource in (config.get("resources") or {}).values()
+        if isinstance(resource, dict) and len((resource.get("extents") or {}).get("spatial", {}).get("bbox") or []) == 4
+    ]
+    if not boxes:
+        return document
+    minx, miny = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    maxx, maxy = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    centre = (round((minx + maxx) / 2, 6), round((miny + maxy) / 2, 6))
+    return with_edits(document, layers, bbox=(minx, miny, maxx, maxy), position=centre)

@@ -32,7 +32,7 @@ from pygeoapi.util import crs_transform
 
 from geocommuns.definitions.layerdef import FieldDef, LayerDef, layers_from_dir
 from geocommuns.errors import GeocommunsError
-from geocommuns.serve.cql import Dialect, FilterError, where_from_filter
+from geocommuns.serve.cql import MAX_INTEGER, Dialect, FilterError, where_from_filter
 from geocommuns.settings import Settings
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -253,11 +253,15 @@ class LayerProvider(BaseProvider):  # type: ignore[misc]
         f = self._public[name]
         try:
             if f.type == "integer":
-                return int(raw)
+                number = int(raw)
+                if abs(number) > MAX_INTEGER:
+                    msg = f"{name} must be an integer from -{MAX_INTEGER} to {MAX_INTEGER}, got {raw[:40]!r}"
+                    raise ProviderInvalidQueryError(msg, user_msg=msg)
+                return number
             if f.type == "number":
                 return float(raw)
         except ValueError as e:
-            msg = f"{name} must be a {f.type}, got {raw!r}"
+            msg = f"{name} must be a {f.type}, got {raw[:40]!r}"
             raise ProviderInvalidQueryError(msg, user_msg=msg) from e
         if f.type == "boolean":
             folded = raw.strip().lower()

@@ -26,6 +26,7 @@ from pygeoapi.provider.base import (
 
 from geocommuns.ingest.harmonise import features_frame
 from geocommuns.ingest.store import write_geopackage
+from geocommuns.serve.cql import parse_text
 from geocommuns.serve.provider_gpkg import GeoPackageProvider, geometry_from_gpkg
 
 
@@ -150,6 +151,18 @@ def test_property_filters_typed(gpkg):
         p.query(properties=[("erp_categorie", "deux")])
     with pytest.raises(ProviderInvalidQueryError, match="true or false"):
         p.query(properties=[("france_services", "peut-être")])
+
+
+def test_integers_beyond_sqlite_are_refused_not_crashed_on(gpkg):
+    # found by schemathesis: erp_categorie=524334032954556372028327760756736 was a 500
+    # (OverflowError binding it); now a 400 naming the range, in a property or a filter
+    p = provider(gpkg)
+    for value in ("524334032954556372028327760756736", "-9223372036854775809"):
+        with pytest.raises(ProviderInvalidQueryError, match="integer from"):
+            p.query(properties=[("erp_categorie", value)])
+    with pytest.raises(ProviderInvalidQueryError, match="out of range"):
+        p.query(filterq=parse_text("erp_categorie = 99999999999999999999999"))
+    assert p.query(properties=[("erp_categorie", "9223372036854775807")])["numberMatched"] == 0
 
 
 def test_array_fields_are_json_arrays_and_filter_by_membership(gpkg):

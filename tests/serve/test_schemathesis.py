@@ -94,11 +94,13 @@ def schemathesis(served: Fuzzed, out: Path) -> str:
     """
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert exe is not None, "schemathesis not installed (pip install -e .[test])"
+    # a worker's first write loads the territory (seconds, more on a loaded machine): the
+    # request timeout leaves room for it
     config = out / "schemathesis.toml"
     config.write_text(f'[auth.openapi.bearerAuth]\nbearer = "{served.token}"\n', encoding="utf-8")
     argv = [exe, "--config-file", str(config), "run", f"{served.url}/openapi?f=json", "--checks", CHECKS,
             "--max-examples", EXAMPLES, "--seed", "46042", "--phases", "examples,fuzzing,stateful",
-            "--request-timeout", "20", "--exclude-path-regex", "^/(processes|jobs)",
+            "--request-timeout", "60", "--exclude-path-regex", "^/(processes|jobs)",
             "--suppress-health-check", "all", "--workers", "2"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
