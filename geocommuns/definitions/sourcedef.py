@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geocommuns.definitions.layerdef import format_validation_error
 from geocommuns.errors import SourceDefinitionError
+from geocommuns.i18n import N_
 
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -121,10 +122,10 @@ def source_from_yaml(path: Path) -> SourceDef:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
-        msg = f"{path}: cannot be read as YAML ({e}); fix the file"
+        msg = N_("{file}: cannot be read as YAML ({detail}); fix the file").format(file=path, detail=e)
         raise SourceDefinitionError(msg) from e
     if not isinstance(data, dict):
-        msg = f"{path}: must hold a mapping (key: value lines) at the top level"
+        msg = N_("{file}: must hold a mapping (key: value lines) at the top level").format(file=path)
         raise SourceDefinitionError(msg)
     data.setdefault("id", f"{path.parent.name}-{path.stem}".lower())
     if data.get("path"):
@@ -149,6 +150,8 @@ def sources_from_dir(directory: Path) -> list[SourceDef]:
         seen[s.id] = seen.get(s.id, 0) + 1
     dupes = [k for k, n in seen.items() if n > 1]
     if dupes:
-        msg = f"source ids declared twice: {', '.join(dupes)}; give each YAML a distinct 'id'"
+        msg = N_("source ids declared twice: {ids}; give each YAML a distinct 'id'").format(
+            ids=", ".join(dupes)
+        )
         raise SourceDefinitionError(msg)
     return sources

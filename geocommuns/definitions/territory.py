@@ -32,6 +32,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geocommuns.errors import TerritoryError
+from geocommuns.i18n import N_
 
 L93 = "EPSG:2154"
 WGS84 = "EPSG:4326"
@@ -329,11 +330,11 @@ def _parse_spec(spec: str) -> list[tuple[str, str]]:
             parts.append(("france", ""))
             continue
         if kind not in {"epci", "departement", "region", "commune"} or not code:
-            msg = (
-                f"territory {spec!r} is not understood: use 'epci:<SIREN>', "
+            msg = N_(
+                "territory {spec} is not understood: use 'epci:<SIREN>', "
                 "'departement:<code>', 'region:<code>', 'commune:<INSEE>' or 'france', "
                 "joined with '+'"
-            )
+            ).format(spec=repr(spec))
             raise TerritoryError(msg)
         parts.append((kind, code.strip()))
     return parts
@@ -379,13 +380,17 @@ def territory_from_spec(spec: str) -> Territory:
     for kind, code in parts:
         if kind == "region":
             if code.zfill(2) not in by_region:
-                msg = f"territory {spec!r}: unknown region code {code!r} (e.g. 76 Occitanie, 04 La Réunion)"
+                msg = N_(
+                    "territory {spec}: unknown region code {code} (e.g. 76 Occitanie, 04 La Réunion)"
+                ).format(spec=repr(spec), code=repr(code))
                 raise TerritoryError(msg)
             wanted_dep |= by_region[code.zfill(2)]
     whole_country = any(kind == "france" for kind, _ in parts)
     wanted_com = {code for kind, code in parts if kind == "commune"}
     if any(kind == "epci" and code not in siren_to_id for kind, code in parts):
-        msg = f"territory {spec!r}: unknown EPCI SIREN; check it on banatic.interieur.gouv.fr"
+        msg = N_("territory {spec}: unknown EPCI SIREN; check it on banatic.interieur.gouv.fr").format(
+            spec=repr(spec)
+        )
         raise TerritoryError(msg)
     rows = _commune_rows()
     by_id = {r["id"]: r for r in rows}
@@ -401,7 +406,7 @@ def territory_from_spec(spec: str) -> Territory:
         )
     ]
     if not selected:
-        msg = f"territory {spec!r} contains no commune; check the codes"
+        msg = N_("territory {spec} contains no commune; check the codes").format(spec=repr(spec))
         raise TerritoryError(msg)
     records = []
     for r in selected:
