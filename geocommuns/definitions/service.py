@@ -184,6 +184,14 @@ class Embedding(ServiceModel):
         return value
 
 
+class EspaceSettings(ServiceModel):
+    """The technician web space (``/espace/``)."""
+
+    #: Deliveries submitted in the space wait in the review queue until the EPCI accepts
+    #: them (``false``: they are applied at once, journaled).
+    review: bool = False
+
+
 class Paths(ServiceModel):
     """Where the project's definitions and data live, relative to the service file."""
 
@@ -205,6 +213,7 @@ class Service(ServiceModel):
     languages: list[Language] = Field(default_factory=lambda: list(LANGUAGES))
     urls: Urls = Urls()
     embedding: Embedding = Embedding()
+    espace: EspaceSettings = EspaceSettings()
     paths: Paths = Paths()
 
     @field_validator("territory")

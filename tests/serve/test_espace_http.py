@@ -505,3 +505,18 @@ def test_hostile_values_are_escaped_on_every_page(space: Space) -> None:
         assert response.status_code in {200, 409}
         for raw in ("<script>window.__xss", "<img src=x onerror", "<b>des</b>", "<b>hostile</b>"):
             assert raw not in body, (response.request.path, raw)
+
+
+@pytest.mark.slow
+def test_the_service_file_requires_review(space: Space, tmp_path: Path) -> None:
+    import yaml
+
+    service = yaml.safe_load((ROOT / "geocommuns.yml").read_text(encoding="utf-8"))
+    assert service["espace"]["review"] is False
+    service["espace"] = {"review": True}
+    (tmp_path / "geocommuns.yml").write_text(yaml.safe_dump(service, allow_unicode=True), encoding="utf-8")
+    options = PortalOptions(folder=tmp_path / "espace")
+    reviewing = espace_from_config(space.edits, Settings(root=tmp_path, sources_dir=space.sources), options)
+    assert reviewing.espace.review is True
+    plain = espace_from_config(space.edits, Settings(root=ROOT, sources_dir=space.sources), options)
+    assert plain.espace.review is False

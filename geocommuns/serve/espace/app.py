@@ -173,6 +173,17 @@ class EspaceApp:
         return page("erreur.html", visit=visit, title=titles.get(status, "Erreur"), message=message, status=status)
 
 
+def _review_required(settings: Settings) -> bool:
+    """Whether the service file asks for deliveries to be reviewed (``espace.review``)."""
+    from geocommuns.definitions.service import service_from_root
+    from geocommuns.errors import ServiceDefinitionError
+
+    try:
+        return service_from_root(settings.root).espace.review
+    except ServiceDefinitionError:  # no service file (a bare test project): no review
+        return False
+
+
 def espace_from_config(
     edits: EditService, settings: Settings | None = None, options: PortalOptions | None = None
 ) -> EspaceApp:
@@ -202,6 +213,6 @@ def espace_from_config(
                               idle=dt.timedelta(minutes=options.idle_minutes)),
         throttle=SignInThrottle(folder / "sessions.sqlite"),
         uploads=Uploads(folder / "depots", max_bytes=options.upload_max_bytes),
-        review=options.review,
+        review=options.review or _review_required(current),
     )
     return EspaceApp(espace)
