@@ -296,15 +296,22 @@ def build_command(
         highlight=False,
     )
     console.print(
-        f"rows read {totals['rows_read']} = written {totals['features_written']} "
-        f"+ rejected {totals['rows_rejected']} + merged {totals['rows_merged']}",
+        _("rows read {read} = written {written} + rejected {rejected} + merged {merged}").format(
+            read=totals["rows_read"], written=totals["features_written"],
+            rejected=totals["rows_rejected"], merged=totals["rows_merged"],
+        ),
         highlight=False,
     )
-    console.print(f"report: {settings.path(settings.report_dir) / 'build-report.md'}")
+    console.print(
+        _("report: {file}").format(file=settings.path(settings.report_dir) / "build-report.md"),
+        highlight=False,
+    )
     for layer_id, summary in result.report.conflation.items():
         console.print(
-            f"conflation {layer_id}: {summary.decisions.get('merged', 0)} merged, "
-            f"{summary.decisions.get('uncertain', 0)} to review in {summary.file}",
+            _("conflation {layer}: {merged} merged, {uncertain} to review in {file}").format(
+                layer=layer_id, merged=summary.decisions.get("merged", 0),
+                uncertain=summary.decisions.get("uncertain", 0), file=summary.file,
+            ),
             highlight=False,
         )
     if not result.report.balanced:
