@@ -347,6 +347,8 @@ def _dcat(term: str) -> Any:
         "/collections/equipements",
         "/collections/equipements/items",
         "/collections/equipements/items/test-equipements--3",
+        "/collections/catalogue/items",
+        "/collections/catalogue/items/wifi",
     ],
 )
 def test_pygeoapi_pages_offline_in_french(site: Site, browser: Any, path: str) -> None:
@@ -359,6 +361,7 @@ def test_pygeoapi_pages_offline_in_french(site: Site, browser: Any, path: str) -
         page.wait_for_selector(
             ".leaflet-container .leaflet-overlay-pane path, .leaflet-marker-icon, .marker-cluster",
             timeout=15000,
+            state="attached",  # drawn (a record's extent may be a few pixels wide)
         )
         assert page.evaluate("document.documentElement.lang") == "fr"
         assert "Accueil" in page.inner_text("header") and "Téléchargements" in page.inner_text(
