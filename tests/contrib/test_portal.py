@@ -191,3 +191,19 @@ def test_a_declaration_for_another_layout_falls_back_to_guesses(tmp_path: Path, 
     assert fitted.mapping == {} and fitted.geometry.x is None and fitted.values == declared.values
     fine = declared.model_copy(update={"mapping": {"nom": "Nom du lieu"}, "geometry": declared.geometry.model_copy(update={"x": None, "y": None})})
     assert assist.fitted_to_file(fine, layers["tiers_lieux"]) == fine
+
+
+def test_a_check_is_made_once_per_file_and_declaration(tmp_path: Path, layers: dict[str, LayerDef],
+                                                       grand_cahors: Territory) -> None:
+    from geocommuns.contrib.portal.check import CheckCache
+
+    cache = CheckCache(size=2)
+    source = _douelle_source(tmp_path, samples.csv_bytes(flawed=True))
+    first = cache.check(source, layers["tiers_lieux"], grand_cahors, Settings())
+    assert cache.check(source, layers["tiers_lieux"], grand_cahors, Settings()) is first
+    mapped = source.model_copy(update={"values": {"categorie": {samples.UNKNOWN_CATEGORY: "fablab"}}})
+    other = cache.check(mapped, layers["tiers_lieux"], grand_cahors, Settings())
+    assert other is not first and other.report.rows_rejected == 0 and first.report.rows_rejected == 1
+    assert source.path is not None
+    source.path.write_bytes(samples.csv_bytes())  # the file changed: checked again
+    assert cache.check(source, layers["tiers_lieux"], grand_cahors, Settings()).report.rows_rejected == 0

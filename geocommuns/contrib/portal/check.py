@@ -15,6 +15,8 @@ import io
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +151,37 @@ def check_delivery(source: SourceDef, layer: LayerDef, territory: Territory, set
     except GeocommunsError as e:  # a declaration that does not fit the file (its columns)
         report = SourceReport(source=source.id, layer=layer.id, path=str(source.path), error=str(e))
         return Harmonised(features=features_frame(layer, [], []), report=report)
+
+
+class CheckCache:
+    """The last few checks of a process, so a report, its map and its rejects CSV read
+    one harmonisation of a delivery (1.8 s for 20,000 rows) instead of three.
+
+    A check is found again by its file (path, size and modification time), its whole
+    declaration and its layer: any change in the assistant is a new check.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, ...], Harmonised] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, source: SourceDef, layer: LayerDef, territory: Territory, settings: Settings) -> Harmonised:
+        """:func:`check_delivery`, or its result when the same check was made lately."""
+        if source.path is None or not source.path.is_file():
+            return check_delivery(source, layer, territory, settings)
+        stat = source.path.stat()
+        key = (str(source.path), str(stat.st_size), str(stat.st_mtime_ns), source.model_dump_json(), layer.id)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        result = check_delivery(source, layer, territory, settings)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return result
 
 
 def advice_of(report: SourceReport, layer: LayerDef) -> list[Advice]:

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Request, Response
 from geocommuns.contrib import reviews
 from geocommuns.contrib.contribute import ContributionError, ContributionPlan
 from geocommuns.contrib.portal import assistant as assist
-from geocommuns.contrib.portal.check import advice_of, check_delivery, rejects_csv, valid_geojson
+from geocommuns.contrib.portal.check import advice_of, rejects_csv, valid_geojson
 from geocommuns.contrib.portal.preview import preview_delivery, submit_delivery
 from geocommuns.contrib.portal.uploads import FORMATS, Upload, UploadError, too_large_message
 from geocommuns.definitions.layerdef import LayerDef
@@ -118,7 +118,7 @@ def source_of(espace: Espace, upload: Upload) -> SourceDef:
 
 def checked(espace: Espace, upload: Upload, layer: LayerDef, source: SourceDef | None = None) -> Harmonised:
     """The delivery harmonised as ``geocommuns validate`` would."""
-    return check_delivery(source or source_of(espace, upload), layer, espace.territory, espace.settings)
+    return espace.checks.check(source or source_of(espace, upload), layer, espace.territory, espace.settings)
 
 
 def summary_of(result: Harmonised, layer: LayerDef) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 from geocommuns.contrib.auth import Principal, find_user
 from geocommuns.contrib.edits import EditService
 from geocommuns.contrib.layerstore import LivingStore
+from geocommuns.contrib.portal.check import CheckCache
 from geocommuns.contrib.portal.options import PortalOptions
 from geocommuns.contrib.portal.sessions import Session, SessionStore
 from geocommuns.contrib.portal.throttle import SignInThrottle
@@ -80,7 +81,8 @@ class Espace:
     throttle: SignInThrottle
     uploads: Uploads
     review: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The last checks made by this process (a report, its map and CSV share one).
+    checks: CheckCache = field(default_factory=CheckCache)
 
     @property
     def territory(self) -> Territory:
