@@ -18,7 +18,14 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import shapely
-from browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_NAMES, OfflinePage, require_browser
+from browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HOSTILE_NAMES,
+    OfflinePage,
+    axe_violations,
+    require_browser,
+)
 from conftest import CAHORS_LONLAT
 from ogcserver import PLANTED, running_server, sample_records, write_test_config
 
@@ -44,6 +51,8 @@ KNOWN = {  # a sample feature with every field a popup shows
     "attribution": "Grand Cahors (exemple)",
 }
 OSM_NAME = "Wifi de la gare (exemple OpenStreetMap)"
+#: Sample containers: their waste streams and opening hours ("24/7": open now, "Mo-Su off": never).
+CONTAINERS = ((["verre"], "24/7"), (["papier", "emballages"], "Mo-Su off"), (["verre", "textile"], None))
 LABELS = ["Points de tri", "Équipements publics", "Télésanté", "Tiers-lieux", "Wifi public"]
 
 
@@ -67,6 +76,15 @@ def webmap_records(layers: dict[str, LayerDef], territory: Territory):
         "osm_id": "node/42", "longitude": 1.4335, "latitude": 44.4492,
     })
     out["wifi"][1].append(shapely.Point(1.4335, 44.4492))
+    common = {k: v for k, v in out["equipements"][0][0].items() if k in layers["conteneurs"].field_names}
+    for i, (flux, hours) in enumerate(CONTAINERS):  # waste streams to filter on
+        out["conteneurs"][0].append({
+            **common, "id": f"sample--pav-{i}", "source_id": f"pav-{i}",
+            "nom": f"Colonne exemple {i}", "categorie": "pav" if i else "decheterie",
+            "flux": flux, "horaires": hours, "implantation": "aerien", "acces_pmr": "oui",
+            "longitude": 1.4390 + 0.001 * i, "latitude": 44.4470,
+        })
+        out["conteneurs"][1].append(shapely.Point(1.4390 + 0.001 * i, 44.4470))
     inside = {}
     for layer_id, (records, points) in out.items():
         located = territory.locate(gpd.GeoSeries(points, crs="EPSG:4326"))
@@ -143,7 +161,7 @@ def test_overview_grid_counts_every_feature_where_it_is(gpkg, layers):
         assert len(members) == n
         assert lon == pytest.approx(sum(r[0] for r in members) / n, abs=1e-4)
         assert lat == pytest.approx(sum(r[1] for r in members) / n, abs=1e-4)
-    assert overview_grid(gpkg, layers["conteneurs"]) == []
+    assert sum(c[2] for c in overview_grid(gpkg, layers["conteneurs"])) == len(CONTAINERS)
 
 
 def test_mode_follows_the_threshold_and_can_be_forced(tmp_path, gpkg, layers, grand_cahors):
@@ -207,14 +225,43 @@ _require_browser = require_browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, static_map, gpkg, layers):
+def other_site(tmp_path_factory):
+    """Another local website (a commune's): its pages are written by the tests. It answers
+    as http://127.0.0.1:PORT (allowed to frame the map) and http://localhost:PORT (not)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = tmp_path_factory.mktemp("commune-site")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, static_map, gpkg, layers, other_site):
+    """The map and the API; the service file lets http://127.0.0.1:PORT of ``other_site``
+    frame the map (a project root of its own, the repository's layers)."""
     _require_browser()
+    import yaml
+
     folder = tmp_path_factory.mktemp("webmap-server")
     config = write_test_config(folder, gpkg, layers)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GEOCOMMUNS_WEBMAP_DIR", str(static_map[0].index.parent))
-        with running_server(folder, config, workers=2) as srv:
-            yield srv
+    root = folder / "project"
+    root.mkdir()
+    service = yaml.safe_load((ROOT / "geocommuns.yml").read_text(encoding="utf-8"))
+    service["embedding"] = {"frame_ancestors": [f"http://127.0.0.1:{other_site[1]}"]}
+    service["paths"] = {"layers": str(ROOT / "layers"), "sources": str(folder / "sources")}
+    (root / "geocommuns.yml").write_text(yaml.safe_dump(service, allow_unicode=True), encoding="utf-8")
+    env = {"GEOCOMMUNS_ROOT": str(root), "GEOCOMMUNS_WEBMAP_DIR": str(static_map[0].index.parent)}
+    with running_server(folder, config, workers=2, env=env) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -592,3 +639,408 @@ def test_hostile_names_in_the_browser(browser, hostile_map, layers):
                 assert page.errors == []
             finally:
                 page.close()
+
+
+# -- second edition: share, embed, filters, popups per layer, English, print, CSV, axe -------
+
+def _rows(gpkg: Path, layers: dict[str, LayerDef]) -> dict[str, list[dict]]:
+    """Every layer's features as the GeoPackage holds them (public fields, lists decoded)."""
+    out = {}
+    for layer_id, layer in layers.items():
+        fields, rows = layer_rows(gpkg, layer)
+        out[layer_id] = [{**dict(zip(fields, r[2:], strict=True)), "lon": r[0], "lat": r[1]} for r in rows]
+    return out
+
+
+def _list_names(page: Page) -> list[str]:
+    return sorted(page.page.locator("#gc-list .gc-item-name").all_inner_texts())
+
+
+def _markers(page: Page) -> dict[str, int]:
+    return page.js("Object.fromEntries(GeocommunsMap.state.cfg.layers.map(l => [l.id, "
+                   "GeocommunsMap.state.map.hasLayer(GeocommunsMap.state.parts.clusters[l.id]) ? "
+                   "GeocommunsMap.state.parts.clusters[l.id].getLayers().length : 0]))")
+
+
+@pytest.mark.slow
+def test_each_filter_narrows_the_markers_the_list_and_counts(page, gpkg, layers):
+    """Every generated enum/boolean filter value, ticked alone, leaves on the map and in the
+    list exactly the GeoPackage's features with that value; its count says how many."""
+    rows = _rows(gpkg, layers)
+    everyone = sorted(r["nom"] for rs in rows.values() for r in rs)
+    assert _list_names(page) == everyone
+    # each box is ticked as a click would (its change event), then read back at once
+    tick = """([l, f, v]) => {
+        const box = document.querySelector(`#gc-filters input[data-layer="${l}"][data-field="${f}"][value="${v}"]`);
+        box.checked = !box.checked;
+        box.dispatchEvent(new Event('change'));
+        const s = GeocommunsMap.state;
+        return {names: [...document.querySelectorAll('#gc-list .gc-item-name')].map(e => e.textContent).sort(),
+                markers: s.parts.clusters[l].getLayers().length, hash: location.hash,
+                count: box.parentNode.querySelector('.gc-filter-count').textContent.trim()};
+    }"""
+    checked = 0
+    for layer_id, layer in layers.items():
+        for name in layer.filter_names:
+            if name == "ouvert_maintenant":
+                continue
+            field = layer.field(name)
+            values = ["true"] if field.type == "boolean" else field.constraints.enum
+            for value in values:
+                seen = page.js(tick, [layer_id, name, value])
+                def keeps(r, name=name, value=value):
+                    v = r.get(name)
+                    return v is True if value == "true" else (value in v if isinstance(v, list) else v == value)
+                expected = [r["nom"] for r in rows[layer_id] if keeps(r)]
+                others = [r["nom"] for k, rs in rows.items() if k != layer_id for r in rs]
+                assert seen["names"] == sorted(expected + others), (layer_id, name, value)
+                assert seen["markers"] == len(expected), (layer_id, name, value)
+                assert seen["count"] == f"({len(expected)})", (layer_id, name, value, seen["count"])
+                assert f"filtres={layer_id}.{name}:{value}" in seen["hash"]
+                page.js(tick, [layer_id, name, value])  # untick
+                checked += 1
+    assert _list_names(page) == everyone
+    assert checked > 40
+    # two values of one field are either; two fields are both (ticked by mouse here)
+    page.page.locator('details[data-layer="conteneurs"] > summary').click()
+    flux = '#gc-filters input[data-layer="conteneurs"][data-field="flux"]'
+    page.page.locator(f'{flux}[value="papier"]').check()
+    page.page.locator(f'{flux}[value="textile"]').check()
+    assert _markers(page)["conteneurs"] == 2
+    page.page.locator('#gc-filters input[data-layer="conteneurs"][data-field="categorie"][value="pav"]').check()
+    assert _markers(page)["conteneurs"] == 2
+    page.page.locator('#gc-filters input[data-layer="conteneurs"][data-field="categorie"][value="pav"]').uncheck()
+    page.page.locator(f'{flux}[value="papier"]').uncheck()
+    page.page.locator(f'{flux}[value="textile"]').uncheck()
+    # "ouvert maintenant" reads the opening hours: "24/7" is open, "Mo-Su off" is not
+    page.page.locator('#gc-filters input[data-layer="conteneurs"][data-field="ouvert_maintenant"]').check()
+    assert page.page.locator("#gc-list .gc-item-name").all_inner_texts().count("Colonne exemple 0") == 1
+    assert "Colonne exemple 1" not in _list_names(page) and "Colonne exemple 2" not in _list_names(page)
+    assert page.js("GeocommunsMap.isOpen('Mo-Fr 08:00-12:00; Sa off', new Date(2026, 11, 1, 9, 0))") is True
+    assert page.js("GeocommunsMap.isOpen('Mo-Fr 08:00-12:00; Tu off', new Date(2026, 11, 1, 9, 0))") is False
+    assert page.js("GeocommunsMap.isOpen('Mo-Fr 08:00-12:00', new Date(2026, 11, 6, 9, 0))") is False
+    assert page.js("GeocommunsMap.isOpen('Mo-Fr sunrise-sunset', new Date(2026, 11, 1, 9, 0))") is None
+    assert page.errors == []
+
+
+@pytest.mark.slow
+def test_live_filters_are_sent_as_cql2_and_narrow_the_list(browser, server, gpkg, layers):
+    rows = _rows(gpkg, layers)
+    p = Page(browser, server, path="/map/live/index.html", viewport={"width": 1280, "height": 800})
+    try:
+        p.page.wait_for_selector(".gc-marker, .gc-cluster")
+        p.page.locator('details[data-layer="equipements"] > summary').click()
+        box = p.page.locator('#gc-filters input[data-layer="equipements"][data-field="categorie"][value="culture"]')
+        expected = [r["nom"] for r in rows["equipements"] if r["categorie"] == "culture"]
+        assert box.locator("xpath=..").inner_text().endswith(f"({len(expected)})")
+        asked = len(p.requests)
+        box.check()
+        p.page.locator('details[data-layer="conteneurs"] > summary').click()
+        p.page.locator('#gc-filters input[data-layer="conteneurs"][data-field="flux"][value="verre"]').check()
+        p.page.wait_for_function("!document.getElementById('gc-status').textContent.startsWith('Chargement')")
+        p.page.wait_for_timeout(600)
+        sent = {urlparse(u).path.split("/")[-2]: parse_qs(urlparse(u).query) for u in p.requests[asked:] if "/items?" in u}
+        assert sent["equipements"]["filter"] == ["categorie IN ('culture')"]
+        assert sent["equipements"]["filter-lang"] == ["cql2-text"]
+        assert sent["conteneurs"]["filter"] == ["(flux = 'verre')"]
+        assert "filter" not in sent["wifi"]
+        verre = [r["nom"] for r in rows["conteneurs"] if "verre" in r["flux"]]
+        others = [r["nom"] for k, rs in rows.items() if k not in ("equipements", "conteneurs") for r in rs]
+        assert _list_names(p) == sorted(expected + verre + others)
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow
+def test_popups_of_each_layer_show_their_declared_fields(page, gpkg, layers):
+    rows = _rows(gpkg, layers)
+    for layer_id, layer in layers.items():
+        # the feature with the most declared fields filled
+        row = max(rows[layer_id], key=lambda r: sum(r.get(line.field) not in (None, "", []) for line in layer.popup))
+        # the popup's content as the marker shows it, read as text
+        text = page.js("([l, id]) => { const d = document.createElement('div'); d.className = 'leaflet-popup-content';"
+                       " d.innerHTML = GeocommunsMap.popupHtml(GeocommunsMap.state.features[l].find(f => f.p.id === id));"
+                       " document.body.appendChild(d); const t = d.innerText; d.remove(); return [t, d.querySelector('.gc-report a')"
+                       " && d.querySelector('.gc-report a').getAttribute('href')]; }", [layer_id, row["id"]])
+        text, report = text
+        shown = 0
+        for line in layer.popup:
+            label = line.label.fr if line.label else layer.field(line.field).title
+            value = row.get(line.field)
+            if value in (None, "", []) and not line.empty:
+                assert f"{label} :" not in text or line.format_for(layer.field(line.field)) in ("address", "hours"), (layer_id, label)
+                continue
+            assert f"{label} :" in text, (layer_id, label, text)
+            shown += 1
+            field = layer.field(line.field)
+            for item in value if isinstance(value, list) else [value]:
+                if field.constraints.enum and item is not None:
+                    assert field.label(item) in text, (layer_id, line.field, item)
+        assert shown >= 1, (layer_id, text)
+        assert report == f"/espace/signaler?collection={layer_id}&id={row['id']}", report
+    # a container says which waste it takes, a hotspot whether it is free
+    wifi = page.js("GeocommunsMap.popupHtml(GeocommunsMap.state.features.wifi.find(f => f.p.nom === 'Borne 0'))")
+    assert "Gratuit :</span> oui" in wifi
+    pav = page.js("GeocommunsMap.popupHtml(GeocommunsMap.state.features.conteneurs.find(f => f.p.nom === 'Colonne exemple 1'))")
+    assert "Flux acceptés :</span> Papier, Emballages" in pav
+    # and the marker's own popup
+    page.js("GeocommunsMap.state.map.setView([44.4470, 1.4400], 18, {animate: false})")
+    page.page.locator('.gc-marker[title="Colonne exemple 1"]').click()
+    popup = page.page.locator(".leaflet-popup-content", has_text="Flux acceptés")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert "Flux acceptés : Papier, Emballages" in text and "Catégorie : Point d'apport volontaire" in text
+    assert page.errors == []
+
+
+@pytest.mark.slow
+def test_a_shared_link_restores_the_view_and_history_walks_back(browser, server, page, gpkg, layers):
+    rows = _rows(gpkg, layers)
+    cahors = "46042"
+    # two layers, a commune, a filter
+    for layer_id in ("conteneurs", "telesante", "tiers_lieux"):
+        page.page.locator("#gc-legend label", has_text=layers[layer_id].style.label).locator("input").uncheck()
+    page.page.select_option("#gc-commune", cahors)
+    page.page.wait_for_timeout(400)
+    page.page.locator('details[data-layer="equipements"] > summary').click()
+    page.page.locator('#gc-filters input[data-layer="equipements"][data-field="categorie"][value="culture"]').check()
+    page.page.click("#gc-share")
+    link = page.page.locator("#gc-share-note a").get_attribute("href")
+    assert link == page.js("location.href")
+    state = parse_qs(urlparse(link).fragment)
+    assert state["couches"] == ["equipements,wifi"] and state["commune"] == [cahors]
+    assert state["filtres"] == ["equipements.categorie:culture"]
+    names = _list_names(page)
+    expected = sorted([r["nom"] for r in rows["equipements"] if r["code_insee"] == cahors and r["categorie"] == "culture"]
+                      + [r["nom"] for r in rows["wifi"] if r["code_insee"] == cahors])
+    view = page.js("[GeocommunsMap.state.map.getZoom(), GeocommunsMap.state.map.getCenter()]")
+    assert set(names) <= set(expected) and names
+    fresh = Page(browser, server, path=urlparse(link).path + "#" + urlparse(link).fragment,
+                 viewport={"width": 1280, "height": 800})
+    try:
+        fresh.page.wait_for_timeout(400)
+        assert fresh.page.locator("#gc-commune").input_value() == cahors
+        assert fresh.page.locator('#gc-filters input[value="culture"][data-layer="equipements"]').is_checked()
+        shown = fresh.js("GeocommunsMap.state.cfg.layers.filter(l => GeocommunsMap.state.map.hasLayer("
+                         "GeocommunsMap.state.parts.clusters[l.id])).map(l => l.id)")
+        assert shown == ["equipements", "wifi"]
+        again = fresh.js("[GeocommunsMap.state.map.getZoom(), GeocommunsMap.state.map.getCenter()]")
+        assert again[0] == view[0]
+        assert again[1]["lat"] == pytest.approx(view[1]["lat"], abs=1e-4)
+        assert again[1]["lng"] == pytest.approx(view[1]["lng"], abs=1e-4)
+        assert _list_names(fresh) == names
+        assert fresh.errors == []
+    finally:
+        fresh.close()
+    # back: the filter goes, then the commune; forward brings the filter back
+    page.page.go_back()
+    page.page.wait_for_timeout(300)
+    assert not page.page.locator('#gc-filters input[value="culture"][data-layer="equipements"]').is_checked()
+    assert page.page.locator("#gc-commune").input_value() == cahors
+    page.page.go_back()
+    page.page.wait_for_timeout(300)
+    assert page.page.locator("#gc-commune").input_value() == ""
+    page.page.go_forward()
+    page.page.wait_for_timeout(300)
+    page.page.go_forward()
+    page.page.wait_for_timeout(300)
+    assert page.page.locator('#gc-filters input[value="culture"][data-layer="equipements"]').is_checked()
+    assert _list_names(page) == names
+    # a selected place is part of the state
+    page.page.locator("#gc-list .gc-item").first.click()
+    page.page.locator(".leaflet-popup-content").wait_for()
+    assert "lieu=" in page.js("location.hash")
+    assert page.errors == []
+
+
+@pytest.mark.slow
+def test_embed_snippet_renders_on_an_allowed_origin_and_is_refused_elsewhere(browser, server, other_site):
+    import urllib.request
+
+    folder, port = other_site
+    p = Page(browser, server, viewport={"width": 1280, "height": 800})
+    try:
+        p.page.select_option("#gc-commune", "46042")
+        for layer_id in ("conteneurs", "telesante", "tiers_lieux", "wifi"):
+            p.page.locator("#gc-legend label", has_text=LABELS[_LAYER_ORDER.index(layer_id)]).locator("input").uncheck()
+        p.page.click("#gc-embed")
+        assert p.js("document.getElementById('gc-embed-dialog').open")
+        snippet = p.page.locator("#gc-embed-code").input_value()
+        assert axe_violations(p.page) == []
+        p.page.keyboard.press("Escape")
+    finally:
+        p.close()
+    assert snippet.startswith('<iframe src="' + server.url + "/map/#") and "embed=1" in snippet
+    assert "couches=equipements" in snippet and "commune=46042" in snippet
+    (folder / "commune.html").write_text(
+        '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Site de la commune (exemple)</title></head>'
+        f'<body><h1>Notre commune</h1><div style="width:320px">{snippet}</div></body></html>', encoding="utf-8")
+    headers = urllib.request.urlopen(server.url + "/map/", timeout=10).headers
+    assert headers["Content-Security-Policy"] == f"frame-ancestors 'self' http://127.0.0.1:{port}"
+    for host, allowed in (("127.0.0.1", True), ("localhost", False)):
+        context = browser.new_context(viewport={"width": 800, "height": 700})
+        try:
+            context.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
+                          or "localhost" in r.request.url else r.abort())
+            page = context.new_page()
+            page.goto(f"http://{host}:{port}/commune.html")
+            page.wait_for_timeout(1500)
+            frame = next((f for f in page.frames if f.url.startswith(server.url + "/map/")), None)
+            if allowed:
+                assert frame is not None
+                frame.wait_for_function("window.GeocommunsMap && GeocommunsMap.ready", timeout=15000)
+                assert frame.evaluate("document.body.classList.contains('gc-embed')")
+                assert frame.evaluate("getComputedStyle(document.querySelector('.gc-header')).display") == "none"
+                assert frame.evaluate("document.querySelector('.folium-map').getBoundingClientRect().width") == 320
+                assert frame.locator("#gc-fullmap").get_attribute("target") == "_blank"
+                assert frame.evaluate("document.getElementById('gc-commune').value") == "46042"
+                page.screenshot(path=str(ARTIFACTS / "embed-allowed.png"))
+            else:
+                ready = page.evaluate("() => { try { return !!document.querySelector('iframe').contentWindow.GeocommunsMap; }"
+                                      " catch (e) { return 'cross-origin'; } }")
+                assert frame is None or ready != True, "another origin could frame the map"  # noqa: E712
+                assert not any(f.url.startswith(server.url + "/map/") and f.evaluate("!!window.GeocommunsMap")
+                               for f in page.frames if f.url.startswith(server.url))
+        finally:
+            context.close()
+
+
+_LAYER_ORDER = ("conteneurs", "equipements", "telesante", "tiers_lieux", "wifi")
+
+
+@pytest.mark.slow
+def test_english_switch_changes_every_label(page, layers):
+    french = page.js("[...document.querySelectorAll('[data-i18n]')].map(e => e.textContent)")
+    page.page.click("#gc-lang")
+    assert page.js("document.documentElement.lang") == "en"
+    english = page.js("[...document.querySelectorAll('[data-i18n]')].map(e => e.textContent)")
+    same = [(f, e) for f, e in zip(french, english, strict=True) if f == e]
+    assert same == [], same
+    assert "lang=en" in page.js("location.hash")
+    legend = page.page.locator("#gc-legend label").all_inner_texts()
+    assert [re.sub(r"\s*\(.*", "", t).strip() for t in legend] == [layers[k].label_in("en") for k in _LAYER_ORDER]
+    overlays = page.page.locator(".leaflet-control-layers-overlays .gc-label").all_inner_texts()
+    assert overlays == [layers[k].label_in("en") for k in _LAYER_ORDER]
+    page.page.locator('details[data-layer="conteneurs"] > summary').click()
+    filters = page.page.locator('details[data-layer="conteneurs"]').inner_text()
+    for text in ("Accepted waste", "Glass", "Recycling centre", "Open now", "Wheelchair access"):
+        assert text in filters, (text, filters)
+    lon, lat = CAHORS_LONLAT
+    page.js(f"GeocommunsMap.state.map.setView([{lat}, {lon}], 18, {{animate: false}})")
+    page.page.locator(f'.gc-marker[title="{KNOWN["nom"]}"]').click()
+    text = page.page.locator(".leaflet-popup-content").inner_text()
+    for expected in ("Opening hours: Monday to Friday 8:30–12:00 and 13:30–17:00; Saturday 9:00–12:00",
+                     "Access: Wheelchair accessible", "Updated: 15 September 2026", "Report an error",
+                     "Public facilities"):
+        assert expected in text, (expected, text)
+    assert "Horaires" not in text and "Mis à jour" not in text
+    assert page.page.locator("#gc-commune option").first.inner_text() == "All municipalities"
+    assert page.page.locator("#gc-list-count").inner_text().endswith(("places.", "place."))
+    page.page.keyboard.press("Escape")
+    assert axe_violations(page.page) == []  # English, popup and filters open
+    page.page.click("#gc-lang")
+    assert page.js("document.documentElement.lang") == "fr"
+    assert page.js("[...document.querySelectorAll('[data-i18n]')].map(e => e.textContent)") == french
+    assert page.errors == []
+
+
+@pytest.mark.slow
+def test_print_view_and_csv_download(browser, server, page, gpkg, layers):
+    page.page.select_option("#gc-commune", "46042")
+    page.page.wait_for_timeout(400)
+    with page.page.expect_download() as info:
+        page.page.click("#gc-csv")
+    import csv
+    import io
+
+    text = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["nom"] for r in table) == _list_names(page)
+    public = {f.name for layer in layers.values() for f in layer.public_fields} | {"couche", "longitude", "latitude"}
+    assert set(table[0]) <= public and "adresse_mac" not in text
+    for _field, value in PLANTED.values():
+        assert value not in text
+    assert page.js("GeocommunsMap.csvCell('=HYPERLINK(\"x\")')") == "\"'=HYPERLINK(\"\"x\"\")\""
+    assert page.js("GeocommunsMap.csvCell('-12.5')") == "-12.5"
+    p = Page(browser, server, path="/map/#commune=46042&print=1", viewport={"width": 794, "height": 1123})
+    try:
+        head = p.page.locator("#gc-printhead")
+        assert head.is_visible() and "46042" not in head.inner_text()
+        assert "Cahors" in head.inner_text() and "Carte imprimée le" in head.inner_text()
+        for selector in ("#gc-legend", ".leaflet-control-scale", ".leaflet-control-attribution"):
+            assert p.page.locator(selector).is_visible(), selector
+        for selector in (".gc-header", ".gc-actions", "#gc-filters-section"):
+            assert not p.page.locator(selector).is_visible(), selector
+        assert axe_violations(p.page) == []
+        p.page.emulate_media(media="print")
+        pdf = p.page.pdf(format="A4")
+        assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+        p.shot("print")
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "path", "viewport"),
+    [
+        ("embed", "/map/#embed=1&commune=46042", {"width": 320, "height": 480}),
+        ("phone", "/map/", {"width": 390, "height": 844}),
+        ("live", "/map/live/index.html#lang=en", {"width": 1280, "height": 800}),
+    ],
+)
+def test_axe_finds_no_serious_violation_in_any_mode(browser, server, mode, path, viewport):
+    p = Page(browser, server, path=path, viewport=viewport)
+    try:
+        p.page.wait_for_selector(".gc-marker, .gc-cluster")
+        p.page.locator("details.gc-filter-layer >> nth=0").locator("summary").click()  # filters open too
+        assert axe_violations(p.page) == [], mode
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow
+def test_keyboard_reaches_every_control_and_the_statement(browser, server, page):
+    # every control of the page is in the tab order and has a name
+    controls = page.js("""[...document.querySelectorAll(['header button', 'header select', 'header input',
+        '.gc-actions button', '#gc-filters summary', '#gc-filters input', '#gc-legend input',
+        '#gc-basemap-select', '#gc-statement'].join(','))]
+        .map(e => [e.tabIndex, (e.labels && e.labels[0] ? e.labels[0].textContent : e.textContent).trim().length > 0,
+                   e.offsetParent !== null || e.tagName === 'INPUT'])""")
+    assert controls and all(t >= 0 and named for t, named, _ in controls), controls
+    # filters by keyboard: open a layer's filters and tick a value with the space bar
+    page.page.locator('details[data-layer="equipements"] > summary').focus()
+    page.page.keyboard.press("Enter")
+    page.page.keyboard.press("Tab")
+    page.page.keyboard.press("Space")
+    assert page.js("document.activeElement.checked") is True
+    assert "filtres=" in page.js("location.hash")
+    # the embed dialog opens and closes by keyboard, focus on its code
+    page.page.locator("#gc-embed").focus()
+    page.page.keyboard.press("Enter")
+    assert page.js("document.activeElement.id") == "gc-embed-code"
+    page.page.keyboard.press("Escape")
+    assert not page.js("document.getElementById('gc-embed-dialog').open")
+    # the base-map switcher lists the service file's base maps
+    options = page.page.locator("#gc-basemap-select option").all_inner_texts()
+    assert options == ["Plan OpenStreetMap", "Plan IGN", "Contours des communes seulement"]
+    page.page.select_option("#gc-basemap-select", "contours")
+    assert page.js("GeocommunsMap.state.tiles") is None and "fond=contours" in page.js("location.hash")
+    page.page.select_option("#gc-basemap-select", "plan-ign")
+    page.page.wait_for_timeout(300)
+    assert any("data.geopf.fr/wmts" in u for u in page.aborted)
+    # the accessibility statement is linked from the map, in French, and passes axe
+    href = page.page.locator("#gc-statement").get_attribute("href")
+    statement = OfflinePage(browser, server.url, "/map/" + href)
+    try:
+        assert statement.response.status == 200
+        assert statement.js("document.documentElement.lang") == "fr"
+        assert "Déclaration d'accessibilité" in statement.page.locator("h1").inner_text()
+        assert "partiellement conforme" in statement.page.inner_text("body")
+        assert "Défenseur des droits" in statement.page.inner_text("body")
+        assert axe_violations(statement.page) == []
+    finally:
+        statement.close()

@@ -527,14 +527,17 @@
     return v === value;
   }
 
-  /** Whether a feature passes its layer's active filters (OR within a field, AND across). */
+  /**
+   * Whether a feature passes its layer's active filters (OR within a field, AND across).
+   * In live mode the API applied them (CQL2) but "ouvert maintenant", read here.
+   */
   function passes(f) {
     var active = S.filters[f.layer];
     if (!active) return true;
     var layer = S.layers[f.layer];
     return layer.filters.every(function (filter) {
       var values = active[filter.field];
-      if (!values || !values.length) return true;
+      if (!values || !values.length || (S.cfg.mode === "live" && filter.kind !== "open")) return true;
       return values.some(function (v) { return hasValue(f, filter, v); });
     });
   }
@@ -1343,8 +1346,8 @@
 
   function init(map, parts, cfg) {
     S.map = map; S.parts = parts; S.cfg = cfg;
-    var first = readState(location.hash);
-    S.lang = cfg.languages.indexOf(first.lang) >= 0 ? first.lang : "fr";
+    var lang = new URLSearchParams(location.hash.replace(/^#/, "")).get("lang");
+    S.lang = lang === "en" && cfg.languages.indexOf("en") >= 0 ? "en" : "fr";
     layout(map);
     // folium fitted the territory before the map found its place in the page: fit it again
     map.fitBounds(parts.outlines.getBounds(), { animate: false });
@@ -1358,6 +1361,7 @@
       S.layers[layer.id] = layer;
     });
     parts.outlines.eachLayer(function (l) { S.outlinesByCode[l.feature.properties.code_insee] = l; });
+    var first = readState(location.hash);  // once the layers are known: their filters are checked
     var select = el("gc-commune");
     cfg.communes.forEach(function (c) {
       var o = document.createElement("option");
