@@ -520,3 +520,18 @@ def test_the_service_file_requires_review(space: Space, tmp_path: Path) -> None:
     assert reviewing.espace.review is True
     plain = espace_from_config(space.edits, Settings(root=ROOT, sources_dir=space.sources), options)
     assert plain.espace.review is False
+
+
+@pytest.mark.slow
+def test_a_broken_store_is_a_french_503(space: Space, layers: dict[str, LayerDef], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gpkg"
+    broken.write_bytes(b"this is not a GeoPackage" * 100)
+    app = espace_from_config(EditService(GeoPackageStore(broken), layers, "epci:200023737"),
+                             Settings(root=ROOT, sources_dir=space.sources),
+                             PortalOptions(folder=tmp_path / "espace"))
+    client = Client(app)
+    form = client.get("/espace/connexion")
+    answer = client.post("/espace/connexion", data={"csrf": csrf_of(form), "nom": "douelle",
+                                                     "jeton": space.tokens["douelle"]})
+    assert answer.status_code == 503 and "réessayez dans un instant" in text_of(answer)
+    assert answer.headers["Retry-After"] == "5"

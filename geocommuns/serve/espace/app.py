@@ -12,9 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import (
     Forbidden,
     HTTPException,
@@ -126,6 +129,12 @@ class EspaceApp:
             response = self._answer(request)
         except HTTPException as e:
             response = self._error(request, e)
+        except (psycopg.Error, sqlite3.Error, PoolTimeout):
+            logger.exception("the living store failed under /espace/")
+            response = page("erreur.html", title="Service momentanément indisponible", status=503,
+                            message="Les données ne répondent pas : réessayez dans un instant. "
+                                    "Rien n'a été modifié par cette demande.")
+            response.headers["Retry-After"] = "5"
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
