@@ -379,3 +379,22 @@ def test_pygeoapi_pages_offline_in_french(site: Site, browser: Any, path: str) -
         visit.close()
     english = httpx.get(site.url + path, params={"f": "html", "lang": "en"}, timeout=30).text
     assert '<html lang="en">' in english and ">Home<" in english
+
+
+def test_pages_without_a_map_offline_in_french(site: Site, browser: Any) -> None:
+    if site.backend != "gpkg":
+        pytest.skip("the pages are the same templates on both backends")
+    for path in (
+        "/telechargements/",
+        "/collections?f=html",
+        "/conformance?f=html",
+        "/collections/equipements/queryables?f=html",
+    ):
+        visit = OfflinePage(browser, site.url, path)
+        try:
+            assert visit.response is not None and visit.response.status == 200, path
+            assert visit.page.evaluate("document.documentElement.lang") == "fr", path
+            assert visit.errors == [] and visit.aborted == [], path
+            assert axe_violations(visit.page) == [], path
+        finally:
+            visit.close()
