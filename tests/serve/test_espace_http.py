@@ -153,7 +153,9 @@ def test_sign_in_cookie_and_sign_out(space: Space) -> None:
     assert "Secure" not in cookie  # plain HTTP here; over HTTPS the cookie is Secure
     home = client.get("/espace/")
     assert home.status_code == 200 and "Douelle" in text_of(home)
-    assert home.headers["Cache-Control"] == "no-store"
+    assert home.headers["Cache-Control"] == "no-store" and home.headers["X-Frame-Options"] == "DENY"
+    policy = home.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe" not in policy
     out = client.post("/espace/deconnexion", data={"csrf": csrf_of(home)})
     assert out.status_code == 303
     # the old cookie value opens nothing any more, even sent again by hand
