@@ -231,11 +231,15 @@ def _connect(gpkg: Path) -> sqlite3.Connection:
         raise WebmapError(msg) from e
 
 
-def overview_grid(gpkg: Path, layer: LayerDef, *, cell: float = OVERVIEW_CELL) -> list[list[float]]:
-    """Counts of one layer's features on a grid, for a live map's first view.
+def overview_grid(
+    gpkg: Path, layer: LayerDef, *, cell: float = OVERVIEW_CELL
+) -> list[list[float | int | str]]:
+    """Counts of one layer's features on a grid, per commune, for a live map's first view.
 
-    Each cell gives the mean position of its features and their number, so a live map can
-    draw honest counts at once and ask the API only for views holding few features.
+    Each cell gives the mean position of its features in one commune and their number, so
+    a live map can draw honest counts at once, for the territory or for one commune (a
+    shared or embedded view of a commune), and ask the API only for views holding few
+    features.
 
     Parameters
     ----------
@@ -249,29 +253,31 @@ def overview_grid(gpkg: Path, layer: LayerDef, *, cell: float = OVERVIEW_CELL) -
     Returns
     -------
     list
-        ``[lon, lat, count]`` per non-empty cell (positions rounded to 4 decimals).
+        ``[lon, lat, count, code_insee]`` per non-empty cell and commune (positions rounded
+        to 4 decimals).
     """
     with _connect(gpkg) as con:
         if not con.execute(f'PRAGMA table_info("{layer.id}")').fetchall():
             return []
-        xy = np.asarray(
-            con.execute(
-                f'SELECT longitude, latitude FROM "{layer.id}" '
-                "WHERE longitude IS NOT NULL AND latitude IS NOT NULL"
-            ).fetchall(),
-            dtype=float,
-        ).reshape(-1, 2)
-    if not len(xy):
+        rows = con.execute(
+            f'SELECT longitude, latitude, coalesce(code_insee, \'\') FROM "{layer.id}" '
+            "WHERE longitude IS NOT NULL AND latitude IS NOT NULL"
+        ).fetchall()
+    if not rows:
         return []
-    _, inverse, counts = np.unique(
-        np.floor(xy / cell).astype(np.int64), axis=0, return_inverse=True, return_counts=True
+    xy = np.asarray([r[:2] for r in rows], dtype=float).reshape(-1, 2)
+    codes, commune = np.unique(np.asarray([r[2] for r in rows], dtype=object), return_inverse=True)
+    keys = np.column_stack([np.floor(xy / cell).astype(np.int64), commune.ravel()])
+    _, first, inverse, counts = np.unique(
+        keys, axis=0, return_index=True, return_inverse=True, return_counts=True
     )
     inverse = inverse.ravel()
     lon = np.bincount(inverse, weights=xy[:, 0]) / counts
     lat = np.bincount(inverse, weights=xy[:, 1]) / counts
+    where = commune.ravel()[first]
     return [
-        [round(float(x), 4), round(float(y), 4), int(n)]
-        for x, y, n in zip(lon, lat, counts, strict=True)
+        [round(float(x), 4), round(float(y), 4), int(n), str(codes[c])]
+        for x, y, n, c in zip(lon, lat, counts, where, strict=True)
     ]
 
 
@@ -338,7 +344,7 @@ def page_config(
     counts: dict[str, int],
     api: str,
     data: dict[str, tuple[list[str], list[list[Any]]]] | None,
-    overview: dict[str, list[list[float]]] | None = None,
+    overview: dict[str, list[list[float | int | str]]] | None = None,
     service: Service | None = None,
     facets: dict[str, dict[str, dict[str, dict[str, int]]]] | None = None,
 ) -> dict[str, Any]:

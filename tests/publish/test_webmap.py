@@ -152,12 +152,14 @@ def test_rows_hold_only_public_popup_fields(gpkg, layers):
 
 
 def test_overview_grid_counts_every_feature_where_it_is(gpkg, layers):
-    _, rows = layer_rows(gpkg, layers["equipements"])
+    fields, rows = layer_rows(gpkg, layers["equipements"])
+    commune = fields.index("code_insee") + 2
     grid = overview_grid(gpkg, layers["equipements"], cell=0.02)
     assert sum(c[2] for c in grid) == len(rows) > 5
-    for lon, lat, n in grid:
+    assert len({c[3] for c in grid}) > 1  # cells are split by commune
+    for lon, lat, n, code in grid:
         members = [r for r in rows if math.floor(r[0] / 0.02) == math.floor(lon / 0.02)
-                   and math.floor(r[1] / 0.02) == math.floor(lat / 0.02)]
+                   and math.floor(r[1] / 0.02) == math.floor(lat / 0.02) and r[commune] == code]
         assert len(members) == n
         assert lon == pytest.approx(sum(r[0] for r in members) / n, abs=1e-4)
         assert lat == pytest.approx(sum(r[1] for r in members) / n, abs=1e-4)
@@ -517,7 +519,8 @@ def test_opening_hours_in_plain_french(page):
 
 
 @pytest.mark.slow
-def test_live_mode_requests_the_api_by_bbox(browser, server):
+def test_live_mode_requests_the_api_by_bbox(browser, server, gpkg, layers):
+    fields, rows = layer_rows(gpkg, layers["equipements"])
     p = Page(browser, server, path="/map/live/index.html", viewport={"width": 1280, "height": 800})
     try:
         p.page.wait_for_selector(".gc-marker, .gc-cluster")
@@ -561,6 +564,16 @@ def test_live_mode_requests_the_api_by_bbox(browser, server):
                      ".reduce((s, m) => s + m.gcCount, 0)")
         assert total == p.js("GeocommunsMap.state.cfg.layers.find(l => l.id === 'equipements').count")
         assert "comptés par secteur" in p.page.locator("#gc-status").inner_text()
+        # a commune's view (a shared or embedded link) counts that commune's features only
+        in_cahors = sum(r[2 + fields.index("code_insee")] == "46042" for r in rows)
+        asked = len(p.requests)
+        p.js("GeocommunsMap.state.cfg.liveLimit = 0")
+        p.page.select_option("#gc-commune", "46042")
+        p.page.wait_for_timeout(800)
+        total = p.js("GeocommunsMap.state.parts.clusters.equipements.getLayers()"
+                     ".reduce((s, m) => s + m.gcCount, 0)")
+        assert total == in_cahors > 0
+        assert not any("/collections/equipements/items?" in u for u in p.requests[asked:])
         assert p.errors == []
     finally:
         p.close()

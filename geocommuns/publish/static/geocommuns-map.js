@@ -500,21 +500,27 @@
     return m;
   }
 
-  /** Features of a live layer in the view, estimated from its grid. */
+  /** A live layer's grid cells ([lon, lat, count, commune]), of the chosen commune if any. */
+  function cells(layerId) {
+    return (S.cfg.overview[layerId] || []).filter(function (c) { return !S.commune || c[3] === S.commune; });
+  }
+
+  /** Features of a live layer in the view (and the chosen commune), estimated from its grid. */
   function estimate(layerId, bounds) {
-    return (S.cfg.overview[layerId] || []).reduce(function (sum, c) {
+    return cells(layerId).reduce(function (sum, c) {
       return sum + (bounds.contains([c[1], c[0]]) ? c[2] : 0);
     }, 0);
   }
 
   function fillOverview(layer) {
     var group = S.parts.clusters[layer.id];
-    if (group.gcOverview) return;
-    group.gcOverview = true;
+    var key = S.commune || "*";
+    if (group.gcOverview === key) return;
+    group.gcOverview = key;
     S.features[layer.id] = [];
     S.markers[layer.id] = [];
     group.clearLayers();
-    group.addLayers((S.cfg.overview[layer.id] || []).map(function (c) { return cellMarker(layer, c); }));
+    group.addLayers(cells(layer.id).map(function (c) { return cellMarker(layer, c); }));
   }
 
   // ---- filters --------------------------------------------------------------------------
@@ -748,7 +754,8 @@
     var shown = 0, matched = 0, counted = [];
     // a layer with more features in view than one request brings is drawn from its grid
     var asked = wanted.filter(function (l) {
-      if (S.commune || anyFilter(l.id) || estimate(l.id, bounds.pad(0.05)) <= S.cfg.liveLimit) return true;
+      // the grid counts neither filters nor the hours: a filtered layer is always asked
+      if (anyFilter(l.id) || estimate(l.id, bounds.pad(0.05)) <= S.cfg.liveLimit) return true;
       if (S.fetches[l.id]) S.fetches[l.id].abort();
       fillOverview(l);
       counted.push(layerLabel(l));
