@@ -260,7 +260,7 @@ def overview_grid(
         if not con.execute(f'PRAGMA table_info("{layer.id}")').fetchall():
             return []
         rows = con.execute(
-            f'SELECT longitude, latitude, coalesce(code_insee, \'\') FROM "{layer.id}" '
+            f"SELECT longitude, latitude, coalesce(code_insee, '') FROM \"{layer.id}\" "
             "WHERE longitude IS NOT NULL AND latitude IS NOT NULL"
         ).fetchall()
     if not rows:
