@@ -7,7 +7,8 @@ layers and their journal, the files ``geocommuns export`` wrote):
 - ``catalogue.tinydb`` (beside the downloads): one OGC API – Records record per layer,
   served by pygeoapi as the ``catalogue`` collection
   (:class:`geocommuns.serve.provider_records.RecordsProvider`);
-- ``catalogue.jsonld`` and ``catalogue.ttl``: the same catalogue in DCAT-AP 3.0 (the
+- ``catalogue.jsonld``, ``catalogue.ttl`` and ``catalogue.rdf`` (RDF/XML): the same
+  catalogue in DCAT-AP 3.0 (the
   profile data.gouv.fr and the European data portal harvest): the catalogue, one
   ``dcat:Dataset`` per layer, one ``dcat:Distribution`` per download, and the OGC API
   as a ``dcat:DataService``.
@@ -37,6 +38,7 @@ from geocommuns.ingest.sqldb import Db, open_readonly
 RECORDS_NAME = "catalogue.tinydb"
 JSONLD_NAME = "catalogue.jsonld"
 TURTLE_NAME = "catalogue.ttl"
+RDFXML_NAME = "catalogue.rdf"
 #: Where the downloads are served, below the public URL.
 DOWNLOADS_PATH = "telechargements"
 #: The descriptor every layer folder holds (Frictionless Data Package).
@@ -681,17 +683,15 @@ def _dataset(
     return _typed(dataset_id, "dcat:Dataset", **values)
 
 
-def turtle(document: Mapping[str, Any]) -> str:
-    """The JSON-LD document as Turtle (parsed and written by rdflib, no network)."""
+def rdf_text(document: Mapping[str, Any], syntax: str = "turtle") -> str:
+    """The JSON-LD document in another RDF syntax (``turtle``, ``xml``), by rdflib, no network."""
     from rdflib import Graph
 
     graph = Graph()
     graph.parse(data=json.dumps(document), format="json-ld")
-    graph.bind("dcat", CONTEXT["dcat"])
-    graph.bind("dct", CONTEXT["dct"])
-    graph.bind("foaf", CONTEXT["foaf"])
-    graph.bind("vcard", CONTEXT["vcard"])
-    return graph.serialize(format="turtle")
+    for prefix in ("dcat", "dct", "foaf", "vcard"):
+        graph.bind(prefix, CONTEXT[prefix])
+    return graph.serialize(format=syntax)
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -725,6 +725,7 @@ class CatalogueFiles:
     records: Path
     jsonld: Path
     turtle: Path
+    rdfxml: Path
     datasets: int
     #: The states the files were written from (the home page shows them too).
     states: dict[str, LayerState] = field(default_factory=dict)
@@ -780,10 +781,12 @@ def write_catalogue(
         records=export_dir / RECORDS_NAME,
         jsonld=export_dir / JSONLD_NAME,
         turtle=export_dir / TURTLE_NAME,
+        rdfxml=export_dir / RDFXML_NAME,
         datasets=len(records),
         states=states,
     )
     atomic_write(files.records, records_table(records))
     atomic_write(files.jsonld, json.dumps(document, ensure_ascii=False, indent=1))
-    atomic_write(files.turtle, turtle(document))
+    atomic_write(files.turtle, rdf_text(document, "turtle"))
+    atomic_write(files.rdfxml, rdf_text(document, "xml"))
     return files

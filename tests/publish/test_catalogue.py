@@ -157,6 +157,7 @@ def test_records_and_dcat_leave_restricted_layers_out(
     assert sorted(r["id"] for r in records) == sorted(k for k in layers if k != "telesante")
     assert "telesante" not in files.jsonld.read_text(encoding="utf-8")
     assert "telesante" not in files.turtle.read_text(encoding="utf-8")
+    assert "telesante" not in files.rdfxml.read_text(encoding="utf-8")
     assert layer_states(gpkg, hidden, export)["telesante"].downloads == []
 
 

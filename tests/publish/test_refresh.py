@@ -51,7 +51,7 @@ def test_refresh_runs_every_step_and_says_what_needs_a_look(tmp_path):
     # the catalogue (Records, DCAT-AP) and the home page come last
     assert lines["catalogue"] == "ok"
     assert {p.name for p in (tmp_path / "export").glob("catalogue.*")} == {
-        "catalogue.tinydb", "catalogue.jsonld", "catalogue.ttl"}
+        "catalogue.tinydb", "catalogue.jsonld", "catalogue.ttl", "catalogue.rdf"}
     assert (tmp_path / "webmap" / "accueil.html").is_file()
     # no conflict yet: exit 0; a feature's history starts with its import
     conflicts = _run(tmp_path, "conflicts", "--json")

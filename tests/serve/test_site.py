@@ -324,6 +324,9 @@ def test_dcat_catalogue_is_served_and_valid(site: Site) -> None:
         s for s in same.subjects() if isinstance(s, URIRef)
     }
     assert dcat_violations(graph) == [] and dcat_violations(same) == []
+    rdfxml = httpx.get(site.url + "/catalogue.rdf", timeout=30)
+    assert rdfxml.headers["content-type"].startswith("application/rdf+xml")
+    assert len(Graph().parse(data=rdfxml.text, format="xml")) == len(graph)
     downloads = {str(o) for o in graph.objects(None, _dcat("downloadURL"))}
     assert downloads and all(
         urllib.parse.urlsplit(u).path.startswith("/telechargements/") for u in downloads

@@ -10,7 +10,8 @@ folder (``<export_dir>/<layer>/``: GeoJSON, GeoPackage, CSV, the national-schema
 - ``/telechargements/<layer>/<file>``: one file, with its media type, length, a strong
   ``ETag`` (a hash of its bytes; ``If-None-Match`` answered ``304``), ``Last-Modified``
   and ``Content-Disposition: attachment`` naming it;
-- ``/catalogue.jsonld`` and ``/catalogue.ttl``: the DCAT-AP catalogue (JSON-LD, Turtle).
+- ``/catalogue.jsonld``, ``/catalogue.ttl`` and ``/catalogue.rdf``: the DCAT-AP catalogue
+  (JSON-LD, Turtle, RDF/XML).
 
 Only the files a layer's ``datapackage.json`` lists are served, and never a file of a
 restricted layer (``access: restricted``): those answer 404 like a file that does not
@@ -28,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from geocommuns.definitions.layerdef import LayerDef
-from geocommuns.publish.catalogue import JSONLD_NAME, TURTLE_NAME, Download, downloads_of
+from geocommuns.publish.catalogue import (
+    JSONLD_NAME,
+    RDFXML_NAME,
+    TURTLE_NAME,
+    Download,
+    downloads_of,
+)
 from geocommuns.serve.wsgi import Middleware, StartResponse, WSGIApp
 
 PREFIX = "/telechargements/"
@@ -36,8 +43,15 @@ PREFIX = "/telechargements/"
 CATALOGUE_FILES = {
     "/" + JSONLD_NAME: (JSONLD_NAME, "application/ld+json"),
     "/" + TURTLE_NAME: (TURTLE_NAME, "text/turtle"),
+    "/" + RDFXML_NAME: (RDFXML_NAME, "application/rdf+xml"),
 }
-_TEXT_TYPES = ("text/", "application/json", "application/geo+json", "application/ld+json")
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/geo+json",
+    "application/ld+json",
+    "application/rdf+xml",
+)
 _CHUNK = 1 << 16
 
 
