@@ -87,6 +87,25 @@ def _typed(value: Any, field: FieldDef) -> Any:
     return value
 
 
+def _unstorable_text(raw: Any) -> str | None:
+    """Why a text value (or a list's) cannot be stored as text, or None.
+
+    PostgreSQL text holds no NUL character (a name holding one was a 500 on PostGIS,
+    found by schemathesis' stateful phase), and no database stores a lone UTF-16
+    surrogate (``"\\ud803"`` is valid JSON, but cannot be encoded as UTF-8).
+    """
+    for item in raw if isinstance(raw, list) else [raw]:
+        if not isinstance(item, str):
+            continue
+        if "\x00" in item:
+            return "must not contain the NUL character (\\u0000)"
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (a lone surrogate such as \\ud803 is not)"
+    return None
+
+
 def check_feature(
     feature: Any, layer: LayerDef, territory: Territory, *, today: dt.date | None = None
 ) -> CheckedFeature:
@@ -144,6 +163,9 @@ def check_feature(
             continue
         if isinstance(raw, dict):
             raise PayloadError(f.name, f"must be a {f.type}, not an object")
+        unstorable = _unstorable_text(raw)
+        if unstorable is not None:
+            raise PayloadError(f.name, unstorable)
         try:
             values[f.name] = _typed(parse_value(raw, f).value, f)
         except ValueProblem as e:
