@@ -10,7 +10,7 @@ Debian: ``scripts/debian-packages.sh nginx-light``):
    loaded with wrk on each case of :mod:`bench.cases`;
 3. **scale-out**: two ``geocommuns serve`` (``--workers`` workers each), reading from the
    replica (``GEOCOMMUNS_DATABASE_REPLICA_URLS``) and writing through the primary, behind
-   Debian's nginx as load balancer (round robin, keep-alive upstream connections), loaded
+   Debian's nginx as load balancer (round robin), loaded
    the same way through nginx;
 4. writes the table to ``bench/SCALEOUT.md`` (and ``bench/scaleout.json``), with the load
    average beside it.
@@ -54,16 +54,16 @@ events {{ worker_connections 1024; }}
 http {{
     access_log off;
     upstream geocommuns {{
+        # gunicorn's sync workers close each connection after the answer: no upstream
+        # keep-alive; an instance busy past a timeout is not taken out of the rotation
         {servers}
-        keepalive 32;
     }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://geocommuns;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
             proxy_set_header Host $http_host;
+            proxy_read_timeout 120s;
             proxy_buffering on;
         }}
     }}
@@ -80,11 +80,17 @@ def nginx(folder: Path, upstreams: Sequence[int]) -> Iterator[Service]:
         raise SystemExit(msg)
     port = free_port()
     conf = folder / "nginx.conf"
-    servers = "\n        ".join(f"server 127.0.0.1:{p};" for p in upstreams)
+    servers = "\n        ".join(f"server 127.0.0.1:{p} max_fails=0;" for p in upstreams)
     conf.write_text(NGINX.format(folder=folder, servers=servers, port=port), encoding="utf-8")
     argv = [exe, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"]
-    with spawned(argv, port=port, log=folder / "nginx.log") as service:
-        yield service
+    try:
+        with spawned(argv, port=port, log=folder / "nginx.log") as service:
+            yield service
+    finally:
+        errors = folder / "nginx-error.log"
+        if errors.exists():
+            tail = errors.read_text(errors="replace").splitlines()[-5:]
+            print("nginx error log (last lines):", *tail, sep="\n  ")
 
 
 @contextlib.contextmanager

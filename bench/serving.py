@@ -183,7 +183,26 @@ def bench_backend(
                 logger.info("  %s c=%d: %.1f req/s p50 %s p99 %s errors %d", name, c, m.rps,
                             m.p50_ms, m.p99_ms, m.errors)
         wait_idle(server)
+        rss = process_rss(server.process.pid)
+        if rss:
+            notes.append(f"{backend}: resident memory (RSS) after its runs, master and workers: "
+                         + ", ".join(f"{kb / 1024:.0f} MB" for kb in rss))
     return rows
+
+
+def process_rss(pid: int) -> list[int]:
+    """RSS (kB) of ``pid`` and its descendants (a server's master and workers)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]))
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            continue
+    return out
 
 
 def _git_state() -> str:
