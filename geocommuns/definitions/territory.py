@@ -190,7 +190,8 @@ _OVERSEAS_METRIC = (
 def metric_crs(longitudes: np.ndarray) -> np.ndarray:
     """The CRS in metres for points at these longitudes: Lambert-93, or the national
     UTM-based CRS of the overseas département there."""
-    out = np.full(len(longitudes), L93, dtype=object)
+    out = np.empty(len(longitudes), dtype=object)
+    out.fill(L93)  # one shared str (np.full would copy it into every cell)
     for low, high, crs in _OVERSEAS_METRIC:
         out[(longitudes >= low) & (longitudes <= high)] = crs
     return out

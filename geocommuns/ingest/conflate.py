@@ -476,6 +476,10 @@ def conflate(
     """
     if not layer.conflation.enabled or len(features) < 2:
         return Conflation(features=features)
+    if features["source"].nunique() < 2:
+        # pairs are only ever made across sources: one source has none to consider
+        # (and a million features of one delivery skip building the spatial index)
+        return Conflation(features=features.reset_index(drop=True))
     frame = features.reset_index(drop=True)
     pairs, groups = match(frame, layer)
     if not groups:

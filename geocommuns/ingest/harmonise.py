@@ -715,7 +715,11 @@ def _features_from_columns(
         if isinstance(value, list):
             value = objects(value)
         elif not isinstance(value, np.ndarray):
-            value = np.full(n, value, dtype=object)
+            # one shared object in every cell (np.full would make a new str per row:
+            # a million rows of a source's id, licence and date cost ~80 MB per column)
+            constant = np.empty(n, dtype=object)
+            constant.fill(value)
+            value = constant
         frame[f.name] = _typed(pd.Series(value.astype(object, copy=False), copy=False), f)
     geometry = gpd.GeoSeries(geometries, crs=WGS84)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84, copy=False)
