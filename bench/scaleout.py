@@ -64,6 +64,10 @@ http {{
             proxy_pass http://geocommuns;
             proxy_set_header Host $http_host;
             proxy_read_timeout 120s;
+            # a page's Link header repeats its query (a CQL2 polygon) in every link
+            proxy_buffer_size 64k;
+            proxy_buffers 8 64k;
+            proxy_busy_buffers_size 128k;
             proxy_buffering on;
         }}
     }}
