@@ -105,7 +105,7 @@ def feature_schema(layer: LayerDef, bbox: tuple[float, float, float, float]) -> 
     ----------
     layer
         The layer definition (its fields give the properties; computed ones are left out:
-        the service fills them).
+        the service fills them; sensitive ones too: this document is public).
     bbox
         The territory's extent: where a position may lie (minx, miny, maxx, maxy).
 
@@ -114,7 +114,9 @@ def feature_schema(layer: LayerDef, bbox: tuple[float, float, float, float]) -> 
     dict
         The JSON Schema.
     """
-    fields = [f for f in layer.fields if not f.computed]
+    # sensitive fields are never named in this public document (nor in any anonymous
+    # answer); a contributor may still send them, hence no ``additionalProperties: false``
+    fields = [f for f in layer.fields if not f.computed and not f.sensitive]
     minx, miny, maxx, maxy = bbox
     return {
         "type": "object",
@@ -140,7 +142,10 @@ def feature_schema(layer: LayerDef, bbox: tuple[float, float, float, float]) -> 
                 "type": "object",
                 "required": [f.name for f in fields if f.required],
                 "properties": {f.name: _property(f) for f in fields},
-                "additionalProperties": False,
+                "description": (
+                    "The layer's fields; its sensitive fields (never published, so not "
+                    "named here) are accepted too from a token that may write them."
+                ),
             },
         },
     }
@@ -150,7 +155,7 @@ def feature_example(layer: LayerDef, position: tuple[float, float]) -> dict[str,
     """A feature of ``layer`` at ``position`` that the edit service accepts (sample values)."""
     properties: dict[str, Any] = {"nom": "Lieu d'exemple"}
     for f in layer.fields:
-        if f.required and not f.computed and f.name not in properties:
+        if f.required and not f.computed and not f.sensitive and f.name not in properties:
             properties[f.name] = _example_value(f, layer)
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(position)},
             "properties": properties}
