@@ -474,15 +474,22 @@ def doc_digest(doc: Mapping[str, Any]) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def _ensure_digest_column(db: Db) -> None:
-    """Stores written before digests existed gain the column (their rows are digested
-    from their documents when first compared)."""
+#: Columns the imports table gained after its first release: added to older stores.
+_LATER_IMPORT_COLUMNS = (("present", "integer NOT NULL DEFAULT 1"), ("digest", "text"))
+
+
+def _ensure_import_columns(db: Db) -> None:
+    """Stores written by earlier versions gain the imports table's later columns (their
+    rows count as present; their digests are computed from their documents when first
+    compared)."""
     if db.dialect == "postgres":
-        db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN IF NOT EXISTS digest text")
+        for name, kind in _LATER_IMPORT_COLUMNS:
+            db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
         return
     columns = {row[1] for row in db.execute(f"PRAGMA table_info({IMPORTS_TABLE})").fetchall()}
-    if "digest" not in columns:
-        db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN digest text")
+    for name, kind in _LATER_IMPORT_COLUMNS:
+        if name not in columns:
+            db.execute(f"ALTER TABLE {IMPORTS_TABLE} ADD COLUMN {name} {kind}")
 
 
 def log_imports(
@@ -521,7 +528,7 @@ def log_imports(
     dict
         How many features were added, changed and removed.
     """
-    _ensure_digest_column(db)
+    _ensure_import_columns(db)
     rows = db.execute(
         f"SELECT feature_id, digest, present, CASE WHEN digest IS NULL THEN doc END "
         f"FROM {IMPORTS_TABLE} WHERE layer = %s",

@@ -77,13 +77,13 @@ def test_a_store_written_before_digests_is_compared_and_backfilled(db: Db) -> No
     assert missing[0] == 0
 
 
-def test_a_store_without_the_digest_column_gains_it(tmp_path: Path) -> None:
+def test_a_store_of_an_earlier_version_gains_the_later_columns(tmp_path: Path) -> None:
     store = open_gpkg(tmp_path / "old.gpkg")
     journal.ensure_schema(store)
     store.execute(f"DROP TABLE {journal.IMPORTS_TABLE}")
     store.execute(
         f"CREATE TABLE {journal.IMPORTS_TABLE} (layer text NOT NULL, feature_id text NOT NULL, "
-        "doc text NOT NULL, present integer NOT NULL DEFAULT 1, PRIMARY KEY (layer, feature_id))"
+        "doc text NOT NULL, PRIMARY KEY (layer, feature_id))"  # neither present nor digest
     )
     store.execute(
         f"INSERT INTO {journal.IMPORTS_TABLE} (layer, feature_id, doc) VALUES ('wifi', 'f0', %s)",
