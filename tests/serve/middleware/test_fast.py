@@ -44,9 +44,15 @@ def test_a_page_and_an_item_are_answered_by_the_fast_path(client):
 
 @pytest.mark.parametrize(
     "query",
-    ["f=html", "sortby=nom", "filter=nom%3D%27a%27", "crs=http://www.opengis.net/def/crs/EPSG/0/2154",
-     "limit=x", "bbox=1,2,3"],
+    ["sortby=nom", "filter=nom%3D%27a%27", "crs=http://www.opengis.net/def/crs/EPSG/0/2154"],
 )
+def test_filters_sorting_and_lambert93_are_answered_by_the_fast_path(client, query):
+    r = client.get(f"/collections/equipements/items?{query}", headers={"Accept": "application/geo+json"})
+    assert r.headers[HEADER] == FAST
+    assert r.headers["Content-Type"] == "application/geo+json"
+
+
+@pytest.mark.parametrize("query", ["f=html", "limit=x", "bbox=1,2,3"])
 def test_what_the_fast_path_does_not_handle_goes_on_down(client, query):
     r = client.get(f"/collections/equipements/items?{query}")
     assert HEADER not in r.headers and r.json["path"] == "/collections/equipements/items"
