@@ -12,7 +12,7 @@ Six cases, each a list of request paths cycled through during a load run:
 ``cql2``
     A CQL2-text property filter (``filter=categorie='sport'``, every category in turn).
 ``cql2-spatial``
-    ``S_INTERSECTS(geometry, POLYGON(...))`` with the outline of a commune of the Lot
+    ``S_INTERSECTS(geom, POLYGON(...))`` with the outline of a commune of the Lot
     drawn at random (seeded), simplified to at most :data:`MAX_POLYGON_VERTICES` vertices
     so the request line stays under gunicorn's limit, 100 features at most.
 ``deep``
@@ -36,6 +36,9 @@ from geocommuns.definitions.territory import Territory
 CASES = ("limit100", "limit1000", "bbox", "item", "cql2", "cql2-spatial", "deep")
 #: Vertices of a commune outline in the ``cql2-spatial`` case, at most.
 MAX_POLYGON_VERTICES = 60
+#: The geometry property the ``cql2-spatial`` filter names: tipg knows the column name
+#: only (``geometry`` is a 500 there), geocommuns both ``geometry`` and ``geom``.
+SPATIAL_PROPERTY = "geom"
 #: Distinct requests per case (cycled through during a run).
 VARIANTS = 200
 
@@ -104,7 +107,7 @@ def _in_polygon(suffix: str, doc: dict[str, Any]) -> str | None:
     import shapely
 
     params = urllib.parse.parse_qs(urllib.parse.urlsplit(suffix).query)
-    wkt = params["filter"][0].removeprefix("S_INTERSECTS(geometry, ").removesuffix(")")
+    wkt = params["filter"][0].removeprefix(f"S_INTERSECTS({SPATIAL_PROPERTY}, ").removesuffix(")")
     polygon = shapely.from_wkt(wkt).buffer(1e-9)
     features = _features(doc)
     if not features:
@@ -197,7 +200,7 @@ def make_cases(
         "cql2-spatial": Case(
             "cql2-spatial",
             [
-                _query(filter=f"S_INTERSECTS(geometry, {p})", limit=100)
+                _query(filter=f"S_INTERSECTS({SPATIAL_PROPERTY}, {p})", limit=100)
                 for p in commune_polygons(territory, min(n, 50), rng)
             ],
             _in_polygon,

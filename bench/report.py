@@ -179,6 +179,12 @@ def _goal_lines(idx: dict[tuple[str, str, int], Row]) -> list[str]:
         if ours is None or other is None or other.rps <= 0:
             lines.append(f"- {backend}, {case}: vs {label}, goal {want}: not measured")
             continue
+        if other.check != "ok" or other.errors:
+            lines.append(
+                f"- {backend}, {case}: vs {label}, goal {want}: not comparable ({label} answered "
+                f"{other.check!r} with {other.errors} errors: its requests/s count failures)"
+            )
+            continue
         ratio = ours.rps / other.rps
         verdict = "met" if ratio >= goal else "NOT met"
         line = f"- {backend}, {case}: {ratio:.2f}× {label}, goal {want}: **{verdict}**"

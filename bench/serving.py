@@ -48,6 +48,7 @@ from bench.report import Row, machine_description, write_json, write_markdown
 from bench.synth import TERRITORY, write_synthetic_gpkg
 from geocommuns.definitions.layerdef import layers_from_dir
 from geocommuns.definitions.territory import territory_from_spec
+from geocommuns.ingest.store import indexed_fields
 from geocommuns.publish.postgis import publish
 from harness.postgres import PACKAGES as POSTGIS_PACKAGES
 from harness.postgres import postgis_available, throwaway_postgis
@@ -62,8 +63,9 @@ OTHER_LAYERS_MAX = 10_000
 def dataset(features: int, seed: int, data_dir: Path) -> Path:
     """The synthetic GeoPackage for this size and seed, generated when missing."""
     layers = layers_from_dir(ROOT / "layers")
-    # a change of the layer definitions gives another file name: never reuse stale data
-    fields = json.dumps({k: v.field_names for k, v in sorted(layers.items())})
+    # a change of the layer definitions (or of the indexes a build makes of them) gives
+    # another file name: never reuse stale data
+    fields = json.dumps({k: [v.field_names, indexed_fields(v)] for k, v in sorted(layers.items())})
     digest = hashlib.sha256(fields.encode()).hexdigest()[:8]
     path = data_dir / f"synth-{features}-s{seed}-{digest}.gpkg"
     if path.exists():
