@@ -7,6 +7,7 @@ request is not one).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,12 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> li
     Returns one line per violation of the given impacts: rule id, impact, help text and
     the first offending elements, so an assertion failure says what to fix.
     """
+    # colours are measured as drawn: let fades (a Leaflet popup opening) finish first, or
+    # a half-transparent link reads as a contrast failure
+    with contextlib.suppress(Exception):
+        page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running')", timeout=5_000
+        )
     page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
     result = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
